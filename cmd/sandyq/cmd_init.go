@@ -1,0 +1,68 @@
+package main
+
+import (
+	"context"
+	"fmt"
+
+	"sandyq/crypto/sign"
+	"sandyq/server/datadir"
+	"sandyq/server/store"
+)
+
+const initUsage = `usage: sandyq init -d DIR [--newsroom-key PUB]
+
+Creates a new data directory (mode 0700) holding an empty store, the instance
+pepper (the secret salt of every codename) and the onion service keys.
+DIR must not exist or must be empty. Nothing about sources is ever written
+outside the store, and the store holds only ciphertext.
+
+Flags:
+    -d DIR               data directory to create
+    --newsroom-key PUB   the newsroom's public signing key (sandyq-newsroom1...),
+                         made on the air-gapped laptop with
+                         "sandyq-client newsroom init"; recipient sets must be
+                         signed by it. It can also be pinned later with
+                         "sandyq admin -d DIR newsroom pin PUB".
+
+Examples:
+    sandyq init -d /var/lib/sandyq --newsroom-key sandyq-newsroom1qqs...
+`
+
+func runInit(ctx context.Context, e *env, args []string) error {
+	fs := newFlagSet("init")
+	dir := fs.String("d", "", "data directory")
+	newsroom := fs.String("newsroom-key", "", "newsroom public key")
+	if err := parseFlags(e, fs, initUsage, args); err != nil {
+		return err
+	}
+	if *dir == "" {
+		return usageErr(e, "init", "missing -d DIR")
+	}
+	if fs.NArg() > 0 {
+		return usageErr(e, "init", "unexpected argument %q", fs.Arg(0))
+	}
+	if *newsroom != "" {
+		k, err := sign.ParsePublicKey(*newsroom, sign.Newsroom)
+		if err != nil {
+			return fmt.Errorf("invalid --newsroom-key: %w", err)
+		}
+		*newsroom = k.String()
+	}
+	d, err := datadir.Create(*dir, e.rand, *newsroom)
+	if err != nil {
+		return err
+	}
+	st, err := store.Open(d.StorePath(), &store.Options{Rand: e.rand})
+	if err != nil {
+		return fmt.Errorf("creating store: %w", err)
+	}
+	if err := st.Close(); err != nil {
+		return fmt.Errorf("creating store: %w", err)
+	}
+	infof(e, "created data directory %s", d.Path())
+	if *newsroom == "" {
+		warnf(e, "no newsroom key pinned: the drop cannot accept submissions until one is")
+	}
+	hintf(e, "install a signed recipient set, then run \"sandyq serve -d %s\"", d.Path())
+	return nil
+}
