@@ -149,6 +149,7 @@ func runServe(ctx context.Context, e *env, args []string) error {
 			PoW:        true,
 			IntroRate:  25,
 			IntroBurst: 200,
+			MaxStreams: 20,
 		})
 		if err != nil {
 			return fmt.Errorf("publishing the source onion service: %w", err)
