@@ -7,8 +7,8 @@
 //	  sandyq.db          the bbolt store (ciphertext and public metadata only)
 //	  pepper             32 random bytes, the Argon2id salt for codenames, 0600
 //	  newsroom.pub       the pinned newsroom signing key (public), 0600
-//	  onion/             onion service keys, 0700 (see package onion)
-//	  tor/               tor's own DataDirectory, 0700
+//	  onion/             tor's state, the onion service keys and sockets,
+//	                     0700 (see package onion)
 //	  control.sock       the admin control socket while sandyq serve runs, 0600
 //
 // The pepper lives beside the database, not in it, so that a copy of the
@@ -36,7 +36,6 @@ const (
 	PepperFile      = "pepper"
 	NewsroomKeyFile = "newsroom.pub"
 	OnionDir        = "onion"
-	TorDir          = "tor"
 	ControlSocket   = "control.sock"
 )
 
@@ -95,7 +94,7 @@ func Create(path string, rand io.Reader, newsroomKey string) (*Dir, error) {
 			return nil, err
 		}
 	}
-	for _, d := range []string{OnionDir, TorDir} {
+	for _, d := range []string{OnionDir} {
 		if err := os.Mkdir(filepath.Join(tmp, d), 0o700); err != nil {
 			return nil, fmt.Errorf("creating data directory: %w", err)
 		}

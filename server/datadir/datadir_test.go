@@ -15,7 +15,7 @@ func TestCreateOpen(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for name, want := range map[string]os.FileMode{"": 0o700, PepperFile: 0o600, NewsroomKeyFile: 0o600, OnionDir: 0o700, TorDir: 0o700} {
+	for name, want := range map[string]os.FileMode{"": 0o700, PepperFile: 0o600, NewsroomKeyFile: 0o600, OnionDir: 0o700} {
 		fi, err := os.Stat(d.Join(name))
 		if err != nil {
 			t.Fatal(err)
