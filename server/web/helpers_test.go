@@ -65,7 +65,7 @@ func (c *fakeClock) Advance(d time.Duration) {
 // env is a handler on a real store with a test recipient set, served by
 // NewServer on a loopback listener.
 type env struct {
-	t        *testing.T
+	t        testing.TB
 	dir      string
 	store    *store.Store
 	pepper   []byte
@@ -78,7 +78,7 @@ type env struct {
 // envOption adjusts the configuration before New.
 type envOption func(*Config)
 
-func newEnv(t *testing.T, opts ...envOption) *env {
+func newEnv(t testing.TB, opts ...envOption) *env {
 	t.Helper()
 	e := &env{t: t, dir: t.TempDir(), log: new(syncBuffer)}
 	st, err := store.Open(filepath.Join(e.dir, "sandyq.db"), nil)
@@ -145,7 +145,7 @@ func withLimits(fn func(*Limits)) envOption {
 
 // browser is one visitor with its own cookie jar.
 type browser struct {
-	t    *testing.T
+	t    testing.TB
 	e    *env
 	c    *http.Client
 	lang string
