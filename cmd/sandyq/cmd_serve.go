@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/netip"
 	"os"
+	"runtime/debug"
 	"strings"
 	"syscall"
 	"time"
@@ -45,6 +46,9 @@ Flags:
                        (bridges, Sandbox 1, a private test network)
     --dev-listen ADDR  serve over plain HTTP on a loopback address instead of
                        Tor, for development and tests only: NOT ANONYMOUS
+    --memory-limit MIB soft limit of the Go heap in MiB (default 256: 128 for
+                       the Argon2id of two concurrent logins, 128 for uploads);
+                       ignored when GOMEMLIMIT is set
     --kdf-test         use a cheap codename key derivation (tests only: UNSAFE)
 
 Examples:
@@ -60,6 +64,7 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	torrc := fs.String("torrc", "", "extra torrc file")
 	devListen := fs.String("dev-listen", "", "loopback address for plain HTTP")
 	kdfTest := fs.Bool("kdf-test", false, "cheap key derivation for tests")
+	memLimit := fs.Int64("memory-limit", 256, "soft heap limit in MiB")
 	if err := parseFlags(e, fs, serveUsage, args); err != nil {
 		return err
 	}
@@ -73,6 +78,14 @@ func runServe(ctx context.Context, e *env, args []string) error {
 		if err := checkLoopback(*devListen); err != nil {
 			return usageErr(e, "serve", "--dev-listen: %v", err)
 		}
+	}
+	if *memLimit <= 0 {
+		return usageErr(e, "serve", "--memory-limit must be positive")
+	}
+	if e.getenv("GOMEMLIMIT") == "" {
+		// bbolt allocates fresh page buffers at every commit; a soft limit
+		// keeps the collector from lagging that garbage under load.
+		debug.SetMemoryLimit(*memLimit << 20)
 	}
 	var extraTorrc []string
 	if *torrc != "" {
