@@ -6,13 +6,15 @@ import (
 
 	"sandyq/crypto/sign"
 	"sandyq/server/datadir"
+	"sandyq/server/onion"
 	"sandyq/server/store"
 )
 
 const initUsage = `usage: sandyq init -d DIR [--newsroom-key PUB]
 
 Creates a new data directory (mode 0700) holding an empty store, the instance
-pepper (the secret salt of every codename) and the onion service keys.
+pepper (the secret salt of every codename) and the source onion service key,
+and prints the source onion address on stdout.
 DIR must not exist or must be empty. Nothing about sources is ever written
 outside the store, and the store holds only ciphertext.
 
@@ -59,7 +61,13 @@ func runInit(ctx context.Context, e *env, args []string) error {
 	if err := st.Close(); err != nil {
 		return fmt.Errorf("creating store: %w", err)
 	}
+	addr, err := onion.GenerateKey(d.Join(datadir.OnionDir), sourceService, e.rand)
+	if err != nil {
+		return fmt.Errorf("creating the onion service key: %w", err)
+	}
 	infof(e, "created data directory %s", d.Path())
+	infof(e, "the source onion address will be:")
+	fmt.Fprintf(e.stdout, "http://%s/\n", addr)
 	if *newsroom == "" {
 		warnf(e, "no newsroom key pinned: the drop cannot accept submissions until one is")
 	}

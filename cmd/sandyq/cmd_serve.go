@@ -158,7 +158,7 @@ func runServe(ctx context.Context, e *env, args []string) error {
 		defer tor.Close()
 		infof(e, "publishing the source onion service (this can take a minute)")
 		svc, err := tor.Publish(ctx, onion.ServiceOptions{
-			Name:       "source",
+			Name:       sourceService,
 			PoW:        true,
 			IntroRate:  25,
 			IntroBurst: 200,
@@ -290,6 +290,9 @@ func prefixWriter(w io.Writer, prefix string) io.Writer {
 }
 
 var _ http.Handler = (*web.Handler)(nil)
+
+// sourceService names the source onion service and its key in DIR/onion.
+const sourceService = "source"
 
 // testKDF is the cheap derivation cost behind --kdf-test.
 func testKDF() sourcekey.Params { return sourcekey.TestParams() }

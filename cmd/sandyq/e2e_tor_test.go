@@ -61,7 +61,11 @@ func TestSourceOverTor(t *testing.T) {
 
 	// A data directory with a pinned newsroom key and a signed set of one
 	// journalist's post-quantum recipient.
-	runSandyq(t, bin, childTmp, "init", "-d", dir)
+	initOut := runSandyq(t, bin, childTmp, "init", "-d", dir)
+	initURL := regexp.MustCompile(`(?m)^http://[a-z2-7]{56}\.onion/$`).Find(initOut)
+	if initURL == nil {
+		t.Fatalf("sandyq init printed no onion address:\n%s", initOut)
+	}
 	newsroom, err := sign.Generate(rand.Reader, sign.Newsroom)
 	if err != nil {
 		t.Fatal(err)
@@ -110,6 +114,9 @@ func TestSourceOverTor(t *testing.T) {
 	// client (which the browser uses too).
 	srv := startServe(t, bin, dir, torrc, childTmp)
 	onionURL := srv.url
+	if onionURL != string(initURL) {
+		t.Fatalf("sandyq serve published %s, but init announced %s", onionURL, initURL)
+	}
 	step("sandyq serve published " + onionURL)
 	warmUp(t, n.Get, onionURL)
 	step("onion service reachable")
@@ -342,7 +349,7 @@ func TestSourceOverTor(t *testing.T) {
 }
 
 // runSandyq runs a short sandyq command and fails the test if it fails.
-func runSandyq(t *testing.T, bin, tmp string, args ...string) {
+func runSandyq(t *testing.T, bin, tmp string, args ...string) []byte {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -352,6 +359,7 @@ func runSandyq(t *testing.T, bin, tmp string, args ...string) {
 	if err != nil {
 		t.Fatalf("sandyq %s: %v\n%s", strings.Join(args[:min(len(args), 4)], " "), err, out)
 	}
+	return out
 }
 
 // syncBuffer is a bytes.Buffer safe for one writer and concurrent readers.

@@ -93,11 +93,20 @@ func TestPersistentAddress(t *testing.T) {
 	dataDir := t.TempDir()
 
 	opts := ServiceOptions{Name: "source", PoW: true, IntroRate: 25, IntroBurst: 200, MaxStreams: 20}
+	// The key made before tor ever ran (as sandyq init does) is the one
+	// tor uses: the address is known in advance.
+	pregenerated, err := GenerateKey(dataDir, "source", rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
 	tor := startTor(t, ctx, n, dataDir)
 	begin := time.Now()
 	src, err := tor.Publish(ctx, opts)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if src.Addr() != pregenerated {
+		t.Errorf("published at %s, but GenerateKey said %s", src.Addr(), pregenerated)
 	}
 	published := time.Since(begin)
 	if !strings.HasPrefix(src.Listener().Addr().Network(), "unix") {
