@@ -7,8 +7,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"runtime"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -39,24 +37,7 @@ func BenchmarkUpload(b *testing.B) {
 	whole := multipartBody(field("csrf", tok), file("big.bin", []byte("@")))
 	at := bytes.IndexByte(whole, '@')
 
-	var peak atomic.Uint64
-	stop := make(chan struct{})
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		var ms runtime.MemStats
-		for {
-			runtime.ReadMemStats(&ms)
-			if ms.HeapInuse > peak.Load() {
-				peak.Store(ms.HeapInuse)
-			}
-			select {
-			case <-stop:
-				return
-			case <-time.After(20 * time.Millisecond):
-			}
-		}
-	}()
+	stopPeak := heapPeak(20 * time.Millisecond)
 	b.SetBytes(benchUploadSize)
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
@@ -76,9 +57,7 @@ func BenchmarkUpload(b *testing.B) {
 		}
 	}
 	b.StopTimer()
-	close(stop)
-	<-done
-	b.ReportMetric(float64(peak.Load())/(1<<20), "peak-heap-MiB")
+	b.ReportMetric(float64(stopPeak())/(1<<20), "peak-heap-MiB")
 }
 
 func BenchmarkUploadBaselineAge(b *testing.B) {

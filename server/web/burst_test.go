@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"runtime"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -44,27 +43,10 @@ func TestBurst200(t *testing.T) {
 	}
 	wg.Wait()
 
-	var peak atomic.Uint64
-	stop := make(chan struct{})
-	sampled := make(chan struct{})
-	go func() {
-		defer close(sampled)
-		var ms runtime.MemStats
-		for {
-			runtime.ReadMemStats(&ms)
-			if ms.HeapInuse > peak.Load() {
-				peak.Store(ms.HeapInuse)
-			}
-			select {
-			case <-stop:
-				return
-			case <-time.After(10 * time.Millisecond):
-			}
-		}
-	}()
 	var baseline runtime.MemStats
 	runtime.GC()
 	runtime.ReadMemStats(&baseline)
+	stopPeak := heapPeak(10 * time.Millisecond)
 
 	start := time.Now()
 	statuses := make([]int, sources)
@@ -91,8 +73,7 @@ func TestBurst200(t *testing.T) {
 	close(gate)
 	wg.Wait()
 	took := time.Since(start)
-	close(stop)
-	<-sampled
+	peak := stopPeak()
 
 	for i, s := range srcs {
 		if statuses[i] != http.StatusSeeOther {
@@ -111,5 +92,5 @@ func TestBurst200(t *testing.T) {
 	}
 	t.Logf("%d sources × %d MiB in %v (%.1f MiB/s); heap in use: %.1f MiB before, peak %.1f MiB",
 		sources, size>>20, took.Round(time.Millisecond), float64(sources*size)/(1<<20)/took.Seconds(),
-		float64(baseline.HeapInuse)/(1<<20), float64(peak.Load())/(1<<20))
+		float64(baseline.HeapInuse)/(1<<20), float64(peak)/(1<<20))
 }

@@ -12,8 +12,10 @@ import (
 	"net/url"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -386,5 +388,33 @@ func (e *env) wantNoItems() {
 	e.t.Helper()
 	if items := e.allItems(); len(items) != 0 {
 		e.t.Errorf("store holds %d items, want none", len(items))
+	}
+}
+
+// heapPeak samples HeapInuse every interval until the returned stop func is
+// called; stop returns the peak seen.
+func heapPeak(interval time.Duration) (stop func() uint64) {
+	var peak atomic.Uint64
+	quit := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		var ms runtime.MemStats
+		for {
+			runtime.ReadMemStats(&ms)
+			if ms.HeapInuse > peak.Load() {
+				peak.Store(ms.HeapInuse)
+			}
+			select {
+			case <-quit:
+				return
+			case <-time.After(interval):
+			}
+		}
+	}()
+	return func() uint64 {
+		close(quit)
+		<-done
+		return peak.Load()
 	}
 }
