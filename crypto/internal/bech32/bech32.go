@@ -8,10 +8,7 @@
 // This is an internal, low-level package: callers check the HRP themselves.
 package bech32
 
-import (
-	"fmt"
-	"strings"
-)
+import "strings"
 
 const charset = "qpzry9x8gf2tvdw0s3jn54khce6mua7l"
 
@@ -180,7 +177,7 @@ func Decode(s string) (hrp string, data []byte, err error) {
 	}
 	data, err = convertBits(values, 5, 8, false)
 	if err != nil {
-		return "", nil, fmt.Errorf("%w", err)
+		return "", nil, err
 	}
 	return hrp, data, nil
 }

@@ -2,7 +2,7 @@ package bech32
 
 import "errors"
 
-// Errors returned by Decode. Messages never contain the input string.
+// Errors returned by Decode and Encode. Messages never contain the input.
 var (
 	ErrMixedCase    = errors.New("bech32: mixed case")
 	ErrNoSeparator  = errors.New("bech32: missing separator '1'")
