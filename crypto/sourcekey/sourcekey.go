@@ -4,14 +4,13 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"io"
-	"strings"
 
 	"filippo.io/age"
 	"golang.org/x/crypto/argon2"
 	"golang.org/x/crypto/hkdf"
 
+	"sandyq/crypto/agekey"
 	"sandyq/crypto/codename"
-	"sandyq/crypto/internal/bech32"
 )
 
 // PepperSize is the size of the instance pepper in bytes.
@@ -106,9 +105,9 @@ func Derive(name string, pepper []byte, p Params) (*Keys, error) {
 	if err := expand(master, infoReplyKey, seed); err != nil {
 		return nil, err
 	}
-	id, err := hybridIdentityFromSeed(seed)
+	id, err := agekey.HybridFromSeed(seed)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("reply identity: %w", err)
 	}
 	k.ReplyIdentity = id
 	return k, nil
@@ -120,23 +119,4 @@ func expand(master []byte, info string, out []byte) error {
 		return fmt.Errorf("hkdf: %w", err)
 	}
 	return nil
-}
-
-// hybridIdentityFromSeed builds an age hybrid identity from its 32-byte seed
-// through its text encoding, the only constructor age v1.3.2 offers.
-func hybridIdentityFromSeed(seed []byte) (*age.HybridIdentity, error) {
-	s, err := bech32.Encode("AGE-SECRET-KEY-PQ-", seed)
-	if err != nil {
-		panic("sourcekey: internal error: " + err.Error())
-	}
-	if s != strings.ToUpper(s) {
-		panic("sourcekey: internal error: secret key encoding not upper case")
-	}
-	id, err := age.ParseHybridIdentity(s)
-	if err != nil {
-		// age's message does not contain the key; do not wrap anything that
-		// might in a future version.
-		return nil, fmt.Errorf("failed to build the reply identity")
-	}
-	return id, nil
 }

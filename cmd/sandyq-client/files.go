@@ -1,0 +1,76 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"syscall"
+)
+
+// maxKeyFile bounds what is read from a key file or a recipients file.
+const maxKeyFile = 1 << 20
+
+// writeNew creates the file at path with the given mode and contents. It
+// refuses to overwrite an existing file (O_CREATE|O_EXCL, which also refuses
+// a dangling symlink), syncs the file, checks the error from Close, and
+// removes the file if anything fails, so that nothing partial is left.
+// Callers compute all of data before calling it. flagName ("-o") names the
+// file in errors, which never contain the path.
+func writeNew(path string, mode fs.FileMode, data []byte, flagName string) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, mode)
+	if err != nil {
+		if errors.Is(err, fs.ErrExist) {
+			return fmt.Errorf("the %s file already exists; refusing to overwrite it", flagName)
+		}
+		return fileErr("creating", flagName, err)
+	}
+	// Make sure the mode is what we asked for, whatever the umask.
+	err = f.Chmod(mode)
+	if err == nil {
+		_, err = f.Write(data)
+	}
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(path)
+		return fileErr("writing", flagName, err)
+	}
+	return nil
+}
+
+// readSmall reads a file of at most maxKeyFile bytes.
+func readSmall(path, flagName string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fileErr("opening", flagName, err)
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, maxKeyFile+1))
+	if err != nil {
+		return nil, fileErr("reading", flagName, err)
+	}
+	if len(b) > maxKeyFile {
+		return nil, fmt.Errorf("the %s file is too large (over %d bytes)", flagName, maxKeyFile)
+	}
+	return b, nil
+}
+
+// fileErr describes a file error by the flag that named the file, without
+// the path (which may be anything the user typed, a secret included).
+func fileErr(op, flagName string, err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		err = pe.Err
+	}
+	var errno syscall.Errno
+	if errors.As(err, &errno) {
+		err = errno
+	}
+	return fmt.Errorf("%s the %s file: %w", op, flagName, err)
+}
