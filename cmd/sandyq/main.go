@@ -62,17 +62,20 @@ type env struct {
 	getenv func(string) string
 }
 
-func main() {
+func main() { os.Exit(runMain()) }
+
+// runMain runs the command line of this process against the real outside
+// world and returns the exit code. Tests run it as the "sandyq" command.
+func runMain() int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := run(ctx, os.Args[1:], &env{
+	defer stop()
+	return run(ctx, os.Args[1:], &env{
 		stdin:  os.Stdin,
 		stdout: os.Stdout,
 		stderr: os.Stderr,
 		rand:   rand.Reader,
 		getenv: os.Getenv,
 	})
-	stop()
-	os.Exit(code)
 }
 
 type command struct {
