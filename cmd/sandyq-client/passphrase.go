@@ -1,11 +1,7 @@
 package main
 
 import (
-	"bufio"
 	"errors"
-	"fmt"
-	"io"
-	"strings"
 )
 
 // passphraseEnv names the environment variable that, when set, gives the
@@ -56,22 +52,4 @@ func newPassphrase(e *env) (string, error) {
 		return "", errors.New("the passphrases do not match")
 	}
 	return p, nil
-}
-
-// readLine reads one line of at most maxPassphrase bytes from r, without the
-// line ending.
-func readLine(r io.Reader) (string, error) {
-	br := bufio.NewReaderSize(io.LimitReader(r, maxPassphrase+2), 64)
-	line, err := br.ReadString('\n')
-	if err != nil && !(errors.Is(err, io.EOF) && line != "") {
-		if errors.Is(err, io.EOF) {
-			return "", errors.New("no passphrase given")
-		}
-		return "", fmt.Errorf("reading the passphrase: %w", err)
-	}
-	line = strings.TrimSuffix(strings.TrimSuffix(line, "\n"), "\r")
-	if len(line) > maxPassphrase {
-		return "", fmt.Errorf("the passphrase is longer than %d bytes", maxPassphrase)
-	}
-	return line, nil
 }
