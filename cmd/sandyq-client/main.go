@@ -30,6 +30,9 @@ Usage:
     sandyq-client newsroom init -o KEYFILE
     sandyq-client recipients sign -k KEYFILE -o SET [-R FILE] [RECIPIENT...]
     sandyq-client access-key -o KEYFILE
+    sandyq-client open -i IDENTITY -o VAULT --instance-key PUB BUNDLE
+    sandyq-client list VAULT
+    sandyq-client show VAULT ITEM
     sandyq-client version
 
 Commands:
@@ -37,6 +40,9 @@ Commands:
     newsroom      make the newsroom signing key, which signs recipient sets
     recipients    sign a recipient set with the newsroom key
     access-key    make a journalist's access key and onion client-auth key
+    open          check a bundle and decrypt its items into a vault
+    list          list the items in a vault
+    show          show an item of a vault (messages escaped for the terminal)
     version       print the version
 
 Run "sandyq-client COMMAND -h" for the flags and examples of each command.
@@ -55,6 +61,8 @@ Examples:
     sandyq-client newsroom init -o newsroom.key
     sandyq-client recipients sign -k newsroom.key -o set.txt age1pq1...
     sandyq-client access-key -o access.key
+    sandyq-client open -i journalist.age -o vault --instance-key sandyq-instance1... bundle.sqb
+    sandyq-client list vault
 `
 
 // Exit codes shared by every command.
@@ -109,6 +117,9 @@ func commands() []command {
 		{"newsroom", runNewsroom},
 		{"recipients", runRecipients},
 		{"access-key", runAccessKey},
+		{"open", runOpen},
+		{"list", runList},
+		{"show", runShow},
 		{"version", runVersion},
 	}
 }
