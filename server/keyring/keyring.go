@@ -105,16 +105,27 @@ func (k *Keyring) sort() {
 	})
 }
 
-// Install verifies a signed set and stores it. A set that has already
-// expired is refused; a set whose window starts in the future is accepted
-// (that is an epoch schedule). Installing the same set twice is harmless.
-func (k *Keyring) Install(raw []byte) (*Set, error) {
+// Verify checks a signed set as Install would, without storing it: the
+// signature against the pinned key, the recipients, and that it has not
+// expired. A set whose window starts in the future is accepted (that is an
+// epoch schedule).
+func (k *Keyring) Verify(raw []byte) (*Set, error) {
 	s, err := verify(raw, k.newsroom)
 	if err != nil {
 		return nil, err
 	}
 	if !k.now().Before(s.NotAfter) {
 		return nil, fmt.Errorf("recipient set %s expired at %s", s.IDString(), s.NotAfter.Format(time.RFC3339))
+	}
+	return s, nil
+}
+
+// Install verifies a signed set (see Verify) and stores it. Installing the
+// same set twice is harmless.
+func (k *Keyring) Install(raw []byte) (*Set, error) {
+	s, err := k.Verify(raw)
+	if err != nil {
+		return nil, err
 	}
 	if err := k.store.PutRecipientSet(s.ID, s.Raw); errors.Is(err, store.ErrExists) {
 		old, err := k.store.RecipientSet(s.ID)
