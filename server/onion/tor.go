@@ -259,3 +259,40 @@ func (t *Tor) stop() error {
 	}
 	return fmt.Errorf("onion: tor ignored SIGTERM for %v and was killed", KillDelay)
 }
+
+// WaitBootstrapped returns once tor reports that it has finished
+// bootstrapping (a consensus and enough circuits to use the network), or
+// when ctx ends or tor exits. A client tor started for the online tools
+// waits here before its first request, so that the first error a user sees
+// is about the server, not about tor still starting.
+func (t *Tor) WaitBootstrapped(ctx context.Context) error {
+	for {
+		t.ctlMu.Lock()
+		if t.closed {
+			t.ctlMu.Unlock()
+			return errors.New("onion: tor is closed")
+		}
+		var phase string
+		err := t.request(ctx, func() error {
+			kv, err := t.ctl.GetInfo("status/bootstrap-phase")
+			if err == nil && len(kv) == 1 {
+				phase = kv[0].Val
+			}
+			return err
+		})
+		t.ctlMu.Unlock()
+		if err != nil {
+			return fmt.Errorf("onion: asking tor for its bootstrap status: %w", err)
+		}
+		if strings.Contains(phase, " PROGRESS=100 ") {
+			return nil
+		}
+		select {
+		case <-t.done:
+			return fmt.Errorf("%w: %v", ErrTorExited, t.waitErr)
+		case <-ctx.Done():
+			return fmt.Errorf("onion: waiting for tor to bootstrap: %w", ctx.Err())
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+}
