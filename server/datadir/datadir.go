@@ -7,6 +7,7 @@
 //	  sandyq.db          the bbolt store (ciphertext and public metadata only)
 //	  pepper             32 random bytes, the Argon2id salt for codenames, 0600
 //	  newsroom.pub       the pinned newsroom signing key (public), 0600
+//	  instance.key       the instance signing key (Ed25519, signs bundles), 0600
 //	  onion/             tor's state, the onion service keys and sockets,
 //	                     0700 (see package onion)
 //	  control.sock       the admin control socket while sandyq serve runs, 0600
@@ -28,6 +29,8 @@ import (
 	"os"
 	"path/filepath"
 	"syscall"
+
+	"sandyq/crypto/sign"
 )
 
 // File names inside a data directory.
@@ -35,6 +38,7 @@ const (
 	StoreFile       = "sandyq.db"
 	PepperFile      = "pepper"
 	NewsroomKeyFile = "newsroom.pub"
+	InstanceKeyFile = "instance.key"
 	OnionDir        = "onion"
 	ControlSocket   = "control.sock"
 )
@@ -87,6 +91,13 @@ func Create(path string, rand io.Reader, newsroomKey string) (*Dir, error) {
 		return nil, fmt.Errorf("generating pepper: %w", err)
 	}
 	if err := writeFileSync(filepath.Join(tmp, PepperFile), pepper); err != nil {
+		return nil, err
+	}
+	inst, err := sign.Generate(rand, sign.Instance)
+	if err != nil {
+		return nil, fmt.Errorf("generating instance key: %w", err)
+	}
+	if err := writeFileSync(filepath.Join(tmp, InstanceKeyFile), []byte(inst.String()+"\n")); err != nil {
 		return nil, err
 	}
 	if newsroomKey != "" {
@@ -158,6 +169,20 @@ func (d *Dir) Pepper() ([]byte, error) {
 		return nil, fmt.Errorf("reading pepper: file has %d bytes, want %d", len(b), PepperSize)
 	}
 	return b, nil
+}
+
+// InstanceKey reads the instance signing key, which signs the bundles
+// journalists fetch; their clients pin its public half.
+func (d *Dir) InstanceKey() (*sign.PrivateKey, error) {
+	b, err := readSecret(d.Join(InstanceKeyFile), 1024)
+	if err != nil {
+		return nil, fmt.Errorf("reading instance key: %w", err)
+	}
+	k, err := sign.ParsePrivateKey(string(bytes.TrimSpace(b)), sign.Instance)
+	if err != nil {
+		return nil, fmt.Errorf("reading instance key: %s does not hold an instance secret key", InstanceKeyFile)
+	}
+	return k, nil
 }
 
 // NewsroomKey returns the pinned newsroom public key as text, or "" if none

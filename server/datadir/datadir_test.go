@@ -6,16 +6,18 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"sandyq/crypto/sign"
 )
 
 func TestCreateOpen(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "data")
-	rnd := bytes.NewReader(bytes.Repeat([]byte{7}, PepperSize))
+	rnd := bytes.NewReader(bytes.Repeat([]byte{7}, PepperSize+32))
 	d, err := Create(path, rnd, "sandyq-newsroom1example")
 	if err != nil {
 		t.Fatal(err)
 	}
-	for name, want := range map[string]os.FileMode{"": 0o700, PepperFile: 0o600, NewsroomKeyFile: 0o600, OnionDir: 0o700} {
+	for name, want := range map[string]os.FileMode{"": 0o700, PepperFile: 0o600, NewsroomKeyFile: 0o600, InstanceKeyFile: 0o600, OnionDir: 0o700} {
 		fi, err := os.Stat(d.Join(name))
 		if err != nil {
 			t.Fatal(err)
@@ -34,6 +36,13 @@ func TestCreateOpen(t *testing.T) {
 	}
 	if !bytes.Equal(p, bytes.Repeat([]byte{7}, PepperSize)) {
 		t.Errorf("pepper = %x", p)
+	}
+	ik, err := d2.InstanceKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want, _ := sign.NewPrivateKey(bytes.Repeat([]byte{7}, 32), sign.Instance); !ik.Public().Equal(want.Public()) {
+		t.Errorf("instance key is not the one made from rand")
 	}
 	k, err := d2.NewsroomKey()
 	if err != nil || k != "sandyq-newsroom1example" {
@@ -55,7 +64,7 @@ func TestCreateOpen(t *testing.T) {
 func TestCreateRefusesNonEmpty(t *testing.T) {
 	path := t.TempDir()
 	os.WriteFile(filepath.Join(path, "x"), nil, 0o600)
-	_, err := Create(path, bytes.NewReader(make([]byte, PepperSize)), "")
+	_, err := Create(path, bytes.NewReader(make([]byte, PepperSize+32)), "")
 	if !errors.Is(err, ErrExists) {
 		t.Fatalf("err = %v, want ErrExists", err)
 	}
@@ -66,7 +75,7 @@ func TestCreateRefusesNonEmpty(t *testing.T) {
 
 func TestCreateIntoEmptyDir(t *testing.T) {
 	path := t.TempDir()
-	if _, err := Create(path, bytes.NewReader(make([]byte, PepperSize)), ""); err != nil {
+	if _, err := Create(path, bytes.NewReader(make([]byte, PepperSize+32)), ""); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := Open(path); err != nil {
@@ -96,7 +105,7 @@ func TestOpenErrors(t *testing.T) {
 		t.Errorf("empty dir: %v", err)
 	}
 	path := filepath.Join(t.TempDir(), "data")
-	d, err := Create(path, bytes.NewReader(make([]byte, PepperSize)), "")
+	d, err := Create(path, bytes.NewReader(make([]byte, PepperSize+32)), "")
 	if err != nil {
 		t.Fatal(err)
 	}

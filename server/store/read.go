@@ -264,3 +264,19 @@ func (s *Store) MarkFetched(ids ...ItemID) error {
 		return nil
 	})
 }
+
+// LastCursor returns the newest cursor ever assigned (0 before the first
+// commit). Items deleted since keep their cursors used: the next commit
+// gets a larger one.
+func (s *Store) LastCursor() (uint64, error) {
+	var last uint64
+	err := s.view(func(tx *bbolt.Tx) error {
+		logB, err := bucket(tx, bucketLog)
+		if err != nil {
+			return err
+		}
+		last = logB.Sequence()
+		return nil
+	})
+	return last, err
+}

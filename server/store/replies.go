@@ -19,66 +19,105 @@ type Reply struct {
 	Day    uint32
 }
 
-// AddReply stores a reply to src. The ciphertext is read whole (at most
-// MaxReplySize bytes, else ErrTooLarge) and stored in one transaction, as
-// chunks of Options.ChunkSize.
+// AddReply stores a reply to src under a fresh random ID. The ciphertext
+// is read whole (at most MaxReplySize bytes, else ErrTooLarge).
 func (s *Store) AddReply(src SourceID, ciphertext io.Reader) (*Reply, error) {
-	if s.opts.ReadOnly {
-		return nil, ErrReadOnly
-	}
 	data, err := io.ReadAll(io.LimitReader(ciphertext, MaxReplySize+1))
 	if err != nil {
 		return nil, fmt.Errorf("reading reply: %w", err)
-	}
-	if len(data) > MaxReplySize {
-		return nil, fmt.Errorf("%w: reply is over %d bytes", ErrTooLarge, MaxReplySize)
-	}
-	if len(data) == 0 {
-		return nil, fmt.Errorf("%w: empty reply", ErrInvalid)
 	}
 	id, err := s.newID()
 	if err != nil {
 		return nil, err
 	}
-	rec := &replyRecord{Size: int64(len(data)), SHA256: sha256.Sum256(data), Day: s.today()}
-	var chunks [][]byte
-	for rest := data; len(rest) > 0; {
-		n := min(len(rest), s.opts.ChunkSize)
-		chunks = append(chunks, rest[:n])
-		rest = rest[n:]
+	if _, err := s.AddReplies([]NewReply{{Source: src, ID: id, Data: data}}); err != nil {
+		return nil, err
 	}
-	rec.Chunks = uint32(len(chunks))
-	err = s.do(newRequest(len(data), func(tx *bbolt.Tx) error {
+	return &Reply{ID: id, Source: src, Size: int64(len(data)), Day: s.today()}, nil
+}
+
+// NewReply is one reply for AddReplies: its ID is chosen by the
+// journalist's client (it is bound inside the encrypted envelope too).
+type NewReply struct {
+	Source SourceID
+	ID     ItemID
+	Data   []byte // the age file, at most MaxReplySize bytes
+}
+
+// AddReplies stores replies all or none, in one transaction, each as
+// chunks of Options.ChunkSize. A reply whose ID the source already has
+// with the same bytes is counted in already and not stored again, so the
+// same reply bundle can be pushed twice; with other bytes, or an ID that
+// another source's reply uses, it is ErrExists. A source that does not
+// exist is ErrNotFound. Errors name the reply's position in batch, never
+// an ID.
+func (s *Store) AddReplies(batch []NewReply) (already int, err error) {
+	if s.opts.ReadOnly {
+		return 0, ErrReadOnly
+	}
+	total := 0
+	recs := make([]*replyRecord, len(batch))
+	for i, r := range batch {
+		if len(r.Data) > MaxReplySize {
+			return 0, fmt.Errorf("%w: reply %d is over %d bytes", ErrTooLarge, i+1, MaxReplySize)
+		}
+		if len(r.Data) == 0 {
+			return 0, fmt.Errorf("%w: reply %d is empty", ErrInvalid, i+1)
+		}
+		total += len(r.Data)
+		recs[i] = &replyRecord{Size: int64(len(r.Data)), SHA256: sha256.Sum256(r.Data), Day: s.today(),
+			Chunks: uint32((len(r.Data) + s.opts.ChunkSize - 1) / s.opts.ChunkSize)}
+	}
+	err = s.do(newRequest(total, func(tx *bbolt.Tx) error {
+		already = 0
 		srcB, err := bucket(tx, bucketSources)
 		if err != nil {
 			return err
-		}
-		if srcB.Get(src[:]) == nil {
-			return fmt.Errorf("source: %w", ErrNotFound)
 		}
 		rb, err := bucket(tx, bucketReplies)
 		if err != nil {
 			return err
 		}
-		key := replyKey(src, id)
-		if rb.Get(key) != nil {
-			return fmt.Errorf("%w: reply ID collision", ErrExists)
-		}
 		cb, err := bucket(tx, bucketReplyChunks)
 		if err != nil {
 			return err
 		}
-		for i, c := range chunks {
-			if err := cb.Put(chunkKey(id, uint32(i)), c); err != nil {
+		for i, r := range batch {
+			if srcB.Get(r.Source[:]) == nil {
+				return fmt.Errorf("reply %d: source: %w", i+1, ErrNotFound)
+			}
+			key := replyKey(r.Source, r.ID)
+			if v := rb.Get(key); v != nil {
+				old, err := decodeReply(key, v)
+				if err != nil {
+					return err
+				}
+				if old.SHA256 != recs[i].SHA256 || old.Size != recs[i].Size {
+					return fmt.Errorf("%w: reply %d: the source has another reply with this ID", ErrExists, i+1)
+				}
+				already++
+				continue
+			}
+			if cb.Get(chunkKey(r.ID, 0)) != nil {
+				return fmt.Errorf("%w: reply %d: reply ID in use", ErrExists, i+1)
+			}
+			for j, rest := uint32(0), r.Data; len(rest) > 0; j++ {
+				n := min(len(rest), s.opts.ChunkSize)
+				if err := cb.Put(chunkKey(r.ID, j), rest[:n]); err != nil {
+					return err
+				}
+				rest = rest[n:]
+			}
+			if err := rb.Put(key, encodeReply(recs[i])); err != nil {
 				return err
 			}
 		}
-		return rb.Put(key, encodeReply(rec))
+		return nil
 	}))
 	if err != nil {
-		return nil, err
+		return 0, err
 	}
-	return &Reply{ID: id, Source: src, Size: rec.Size, Day: rec.Day}, nil
+	return already, nil
 }
 
 // Replies returns the replies to src, oldest day first (IDs are random, so

@@ -297,6 +297,9 @@ func TestListItemsCursor(t *testing.T) {
 	if err := s.DeleteItem(items[9].ID); err != nil {
 		t.Fatal(err)
 	}
+	if last, err := s.LastCursor(); err != nil || last != 10 {
+		t.Fatalf("LastCursor after deleting the newest = %d, %v; want 10", last, err)
+	}
 	if it := putItem(t, s, src, []byte("z")); it.Cursor != 11 {
 		t.Fatalf("cursor after delete = %d", it.Cursor)
 	}
@@ -836,5 +839,46 @@ func TestRecordsStrict(t *testing.T) {
 	}
 	if _, err := decodeSource(make([]byte, 32), append(src, 'x')); !errors.Is(err, ErrCorrupt) {
 		t.Fatal("long source record accepted")
+	}
+}
+
+func TestAddRepliesAllOrNone(t *testing.T) {
+	s, _ := openTest(t, nil)
+	a, b := srcID(1), srcID(2)
+	mustSource(t, s, a)
+	mustSource(t, s, b)
+	id1, id2 := ItemID{1}, ItemID{2}
+	// The second reply is for a source that does not exist: nothing is stored.
+	_, err := s.AddReplies([]NewReply{{Source: a, ID: id1, Data: []byte("one")}, {Source: srcID(9), ID: id2, Data: []byte("two")}})
+	if !errors.Is(err, ErrNotFound) {
+		t.Fatalf("err = %v, want ErrNotFound", err)
+	}
+	if l, _ := s.Replies(a); len(l) != 0 {
+		t.Fatalf("a failed batch stored %d replies", len(l))
+	}
+	batch := []NewReply{{Source: a, ID: id1, Data: []byte("one")}, {Source: b, ID: id2, Data: bytes.Repeat([]byte("x"), 3*(4<<10)+1)}}
+	if already, err := s.AddReplies(batch); err != nil || already != 0 {
+		t.Fatalf("AddReplies = %d, %v", already, err)
+	}
+	// Pushing the same bundle again changes nothing.
+	if already, err := s.AddReplies(batch); err != nil || already != 2 {
+		t.Fatalf("second AddReplies = %d, %v; want 2 already", already, err)
+	}
+	rc, err := s.OpenReply(b, id2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := io.ReadAll(rc)
+	if err != nil || !bytes.Equal(got, batch[1].Data) {
+		t.Fatalf("reply read back: %d bytes, %v", len(got), err)
+	}
+	// Same ID, other bytes: refused; same ID under another source: refused.
+	for _, r := range []NewReply{{Source: a, ID: id1, Data: []byte("changed")}, {Source: b, ID: id1, Data: []byte("one")}} {
+		if _, err := s.AddReplies([]NewReply{r}); !errors.Is(err, ErrExists) {
+			t.Errorf("conflicting reply: err = %v, want ErrExists", err)
+		}
+	}
+	if err := s.Check(); err != nil {
+		t.Fatal(err)
 	}
 }
