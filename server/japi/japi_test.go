@@ -269,8 +269,12 @@ func TestAuthentication(t *testing.T) {
 			r.URL.RawQuery = ""
 			return r
 		}, 401, "not authorised"},
-		{"too old", func() *http.Request { return signedRequest(t, f, f.alice, "GET", "/v1/bundle", f.now.Add(-6*time.Minute)) }, 401, "clock"},
-		{"too new", func() *http.Request { return signedRequest(t, f, f.alice, "GET", "/v1/bundle", f.now.Add(6*time.Minute)) }, 401, "clock"},
+		{"too old", func() *http.Request {
+			return signedRequest(t, f, f.alice, "GET", "/v1/bundle", f.now.Add(-6*time.Minute))
+		}, 401, "clock"},
+		{"too new", func() *http.Request {
+			return signedRequest(t, f, f.alice, "GET", "/v1/bundle", f.now.Add(6*time.Minute))
+		}, 401, "clock"},
 		{"before the server started", func() *http.Request {
 			return signedRequest(t, f, f.alice, "GET", "/v1/bundle", f.now.Add(-time.Second))
 		}, 401, "clock"},
