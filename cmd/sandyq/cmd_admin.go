@@ -12,15 +12,26 @@ import (
 	"sandyq/crypto/sign"
 	"sandyq/server/datadir"
 	"sandyq/server/keyring"
+	"sandyq/server/onion"
 	"sandyq/server/store"
 )
 
 const adminUsage = `usage: sandyq admin -d DIR COMMAND [ARGS]
 
-Administers a data directory. The store can be opened by one process at a
-time: stop "sandyq serve" first (a locked store is reported within seconds).
+Administers a data directory. While "sandyq serve" runs, the journalist
+commands go to it through DIR/control.sock and take effect at once; when
+no server runs, they open the store directly. The other commands open the
+store directly: stop "sandyq serve" first (a locked store is reported
+within seconds).
 
 Commands:
+    journalist add NAME PUBFILE    register a journalist: PUBFILE holds the two
+                                   lines "sandyq-client access-key" printed
+                                   (access: ... and onion-auth: ...; "-" is stdin)
+    journalist list                list registered journalists and their keys
+    journalist revoke NAME         remove a journalist: the API refuses the key
+                                   and the journalist onion is republished
+                                   without its onion key before this returns
     newsroom pin [--replace] PUB   pin the newsroom's public signing key
     newsroom show                  print the pinned newsroom key
     recipients install FILE...     install signed recipient sets ("-" is stdin)
@@ -29,6 +40,8 @@ Commands:
     check                          verify the store's structure and invariants
 
 Examples:
+    sandyq admin -d /var/lib/sandyq journalist add alice alice-access.pub
+    sandyq admin -d /var/lib/sandyq journalist revoke alice
     sandyq admin -d /var/lib/sandyq newsroom pin sandyq-newsroom1qqs...
     sandyq admin -d /var/lib/sandyq recipients install set-2026.txt
     sandyq admin -d /var/lib/sandyq recipients show
@@ -53,6 +66,8 @@ func runAdmin(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	switch {
+	case len(rest) >= 1 && rest[0] == "journalist":
+		return adminJournalist(ctx, e, d, rest[1:])
 	case len(rest) >= 2 && rest[0] == "newsroom" && rest[1] == "pin":
 		return adminNewsroomPin(e, d, rest[2:])
 	case len(rest) == 2 && rest[0] == "newsroom" && rest[1] == "show":
@@ -255,6 +270,14 @@ func adminStatus(e *env, d *datadir.Dir) error {
 	if free, err := diskFree(d.Path()); err == nil {
 		fmt.Fprintf(e.stdout, "disk free:       %s\n", mib(int64(free)))
 	}
+	if inst, err := d.InstanceKey(); err == nil {
+		fmt.Fprintf(e.stdout, "instance key:    %s\n", inst.Public())
+	}
+	for _, name := range []string{sourceService, journalistService} {
+		if addr, err := onion.KeyAddress(d.Join(datadir.OnionDir), name); err == nil {
+			fmt.Fprintf(e.stdout, "%-17s%s\n", name+" onion:", addr)
+		}
+	}
 	return nil
 }
 
@@ -272,3 +295,65 @@ func adminCheck(e *env, d *datadir.Dir) error {
 }
 
 func mib(n int64) string { return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20)) }
+
+func adminJournalist(ctx context.Context, e *env, d *datadir.Dir, args []string) error {
+	switch {
+	case len(args) == 3 && args[0] == "add":
+		pub, err := readSmallFile(e, args[2], 4096)
+		if err != nil {
+			return fmt.Errorf("reading the journalist's public keys: %w", err)
+		}
+		a := journalistAddArgs{Name: args[1], Public: pub}
+		j, err := adminOp(ctx, e, d, opJournalistAdd, a, func(o *ops) (*journalistInfo, error) {
+			return o.journalistAdd(ctx, a)
+		})
+		if err != nil {
+			return err
+		}
+		infof(e, "registered journalist %s (access key %s)", j.Name, j.Access)
+		return nil
+	case len(args) == 1 && args[0] == "list":
+		list, err := adminOp(ctx, e, d, opJournalistList, struct{}{}, func(o *ops) ([]journalistInfo, error) {
+			return o.journalistList(), nil
+		})
+		if err != nil {
+			return err
+		}
+		printJournalists(e, list)
+		return nil
+	case len(args) == 2 && args[0] == "revoke":
+		a := journalistNameArgs{Name: args[1]}
+		j, err := adminOp(ctx, e, d, opJournalistRevoke, a, func(o *ops) (*journalistInfo, error) {
+			return o.journalistRevoke(ctx, a)
+		})
+		if err != nil {
+			return err
+		}
+		infof(e, "revoked journalist %s", j.Name)
+		return nil
+	}
+	return usageErr(e, "admin", "usage: journalist add NAME PUBFILE | journalist list | journalist revoke NAME")
+}
+
+// readSmallFile reads a file ("-": stdin) of at most limit bytes.
+func readSmallFile(e *env, name string, limit int64) (string, error) {
+	var r io.Reader
+	if name == "-" {
+		r = e.stdin
+	} else {
+		f, err := os.Open(name)
+		if err != nil {
+			return "", err
+		}
+		defer f.Close()
+		r = f
+	}
+	b, err := io.ReadAll(io.LimitReader(r, limit+1))
+	if err != nil {
+		return "", err
+	}
+	if int64(len(b)) > limit {
+		return "", fmt.Errorf("over %d bytes", limit)
+	}
+	return string(b), nil
+}

@@ -13,8 +13,10 @@ import (
 const initUsage = `usage: sandyq init -d DIR [--newsroom-key PUB]
 
 Creates a new data directory (mode 0700) holding an empty store, the instance
-pepper (the secret salt of every codename) and the source onion service key,
-and prints the source onion address on stdout.
+pepper (the secret salt of every codename), the instance signing key (it
+signs the bundles journalists fetch) and the keys of the two onion services,
+and prints their addresses on stdout: the source onion on the first line (the
+public address), the journalist onion on the second (for journalists only).
 DIR must not exist or must be empty. Nothing about sources is ever written
 outside the store, and the store holds only ciphertext.
 
@@ -65,9 +67,19 @@ func runInit(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return fmt.Errorf("creating the onion service key: %w", err)
 	}
+	jaddr, err := onion.GenerateKey(d.Join(datadir.OnionDir), journalistService, e.rand)
+	if err != nil {
+		return fmt.Errorf("creating the journalist onion service key: %w", err)
+	}
+	inst, err := d.InstanceKey()
+	if err != nil {
+		return err
+	}
 	infof(e, "created data directory %s", d.Path())
-	infof(e, "the source onion address will be:")
+	infof(e, "instance key (journalists pin it on first fetch): %s", inst.Public())
+	infof(e, "the source onion address (line 1, public) and the journalist onion address (line 2, only for journalists) will be:")
 	fmt.Fprintf(e.stdout, "http://%s/\n", addr)
+	fmt.Fprintf(e.stdout, "http://%s/\n", jaddr)
 	if *newsroom == "" {
 		warnf(e, "no newsroom key pinned: the drop cannot accept submissions until one is")
 	}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log"
 	"log/slog"
 	"net"
 	"net/http"
@@ -13,6 +14,7 @@ import (
 	"os"
 	"runtime/debug"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -22,6 +24,8 @@ import (
 	"sandyq/crypto/sign"
 	"sandyq/crypto/sourcekey"
 	"sandyq/server/datadir"
+	"sandyq/server/japi"
+	"sandyq/server/journalists"
 	"sandyq/server/keyring"
 	"sandyq/server/onion"
 	"sandyq/server/store"
@@ -29,12 +33,20 @@ import (
 )
 
 const serveUsage = `usage: sandyq serve -d DIR [--tor PATH] [--torrc FILE] [--dev-listen ADDR]
+                    [--dev-journalist-listen ADDR]
 
-Serves the source interface as a Tor v3 onion service until interrupted
-(SIGINT or SIGTERM), then shuts down gracefully. tor is started through bine
-with its own data directory inside DIR; the onion address is printed on
-stdout, and nothing but tor listens: the web server sits on a unix socket.
-The onion service has proof-of-work DoS defense and introduction rate limits.
+Serves the source interface and the journalist API as two Tor v3 onion
+services until interrupted (SIGINT or SIGTERM), then shuts down gracefully.
+tor is started with its own data directory inside DIR, and nothing but tor
+listens: the HTTP servers sit on unix sockets. The addresses are printed on
+stdout: the source onion on the first line, the journalist onion on the
+second.
+
+The source onion has proof-of-work DoS defense and introduction rate limits.
+The journalist onion has v3 client authorization: only the tor of a
+registered journalist ("sandyq admin journalist add") can find it; it is
+published once the first journalist is registered. Admin commands reach the
+running server through DIR/control.sock.
 
 While no valid signed recipient set is installed, the source pages are
 served but the submission form is closed.
@@ -46,6 +58,9 @@ Flags:
                        (bridges, Sandbox 1, a private test network)
     --dev-listen ADDR  serve over plain HTTP on a loopback address instead of
                        Tor, for development and tests only: NOT ANONYMOUS
+    --dev-journalist-listen ADDR
+                       with --dev-listen: serve the journalist API on this
+                       loopback address too (requests are still signed)
     --memory-limit MIB soft limit of the Go heap in MiB (default 256: 128 for
                        the Argon2id of two concurrent logins, 128 for uploads);
                        ignored when GOMEMLIMIT is set
@@ -63,6 +78,7 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	torPath := fs.String("tor", "", "tor executable")
 	torrc := fs.String("torrc", "", "extra torrc file")
 	devListen := fs.String("dev-listen", "", "loopback address for plain HTTP")
+	devJournalist := fs.String("dev-journalist-listen", "", "loopback address for the journalist API")
 	kdfTest := fs.Bool("kdf-test", false, "cheap key derivation for tests")
 	memLimit := fs.Int64("memory-limit", 256, "soft heap limit in MiB")
 	if err := parseFlags(e, fs, serveUsage, args); err != nil {
@@ -77,6 +93,14 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	if *devListen != "" {
 		if err := checkLoopback(*devListen); err != nil {
 			return usageErr(e, "serve", "--dev-listen: %v", err)
+		}
+	}
+	if *devJournalist != "" {
+		if *devListen == "" {
+			return usageErr(e, "serve", "--dev-journalist-listen needs --dev-listen")
+		}
+		if err := checkLoopback(*devJournalist); err != nil {
+			return usageErr(e, "serve", "--dev-journalist-listen: %v", err)
 		}
 	}
 	if *memLimit <= 0 {
@@ -133,7 +157,22 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	}
 	srv := web.NewServer(h, cfg.Limits)
 
-	var ln net.Listener
+	reg, err := journalists.Load(st)
+	if err != nil {
+		return err
+	}
+	inst, err := d.InstanceKey()
+	if err != nil {
+		return err
+	}
+	jh, err := japi.New(japi.Config{Store: st, Registry: reg, InstanceKey: inst, Logger: logger})
+	if err != nil {
+		return err
+	}
+	jsrv := journalistServer(jh)
+	o := &ops{st: st, reg: reg, now: time.Now}
+
+	var ln, jln net.Listener
 	var tor *onion.Tor
 	if *devListen != "" {
 		ln, err = net.Listen("tcp", *devListen)
@@ -142,6 +181,14 @@ func runServe(ctx context.Context, e *env, args []string) error {
 		}
 		warnf(e, "DEVELOPMENT MODE: serving plain HTTP on %s without Tor; sources are NOT anonymous", ln.Addr())
 		fmt.Fprintf(e.stdout, "http://%s/\n", ln.Addr())
+		if *devJournalist != "" {
+			jln, err = net.Listen("tcp", *devJournalist)
+			if err != nil {
+				return fmt.Errorf("listening on %s: %w", *devJournalist, err)
+			}
+			warnf(e, "DEVELOPMENT MODE: serving the journalist API on %s without Tor", jln.Addr())
+			fmt.Fprintf(e.stdout, "http://%s/\n", jln.Addr())
+		}
 	} else {
 		tor, err = onion.Start(ctx, onion.Config{
 			DataDir:    d.Join(datadir.OnionDir),
@@ -169,13 +216,28 @@ func runServe(ctx context.Context, e *env, args []string) error {
 		}
 		ln = svc.Listener()
 		fmt.Fprintf(e.stdout, "http://%s/\n", svc.Addr())
+		jaddr, jl, err := publishJournalist(ctx, e, d, tor, o)
+		if err != nil {
+			return err
+		}
+		jln = jl
+		fmt.Fprintf(e.stdout, "http://%s/\n", jaddr)
 	}
 	if f, ok := e.stdout.(interface{ Sync() error }); ok {
 		f.Sync()
 	}
 
-	errc := make(chan error, 1)
+	ctl, err := listenControl(ctx, e, d, o)
+	if err != nil {
+		return err
+	}
+	defer ctl.Close()
+
+	errc := make(chan error, 2)
 	go func() { errc <- srv.Serve(ln) }()
+	if jln != nil {
+		go func() { errc <- jsrv.Serve(jln) }()
+	}
 	infof(e, "serving; stop with Ctrl-C or SIGTERM")
 	select {
 	case err := <-errc:
@@ -188,7 +250,73 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	if err := srv.Shutdown(sctx); err != nil {
 		srv.Close()
 	}
+	if err := jsrv.Shutdown(sctx); err != nil {
+		jsrv.Close()
+	}
 	return nil
+}
+
+// journalistServer is the HTTP server of the journalist API. Bundles can
+// be gigabytes over a slow circuit, so there is no write timeout; only
+// registered journalists' tors reach it (onion client authorization), and
+// every request is signed.
+func journalistServer(h http.Handler) *http.Server {
+	return &http.Server{
+		Handler:                      h,
+		ReadHeaderTimeout:            30 * time.Second,
+		ReadTimeout:                  30 * time.Minute,
+		IdleTimeout:                  2 * time.Minute,
+		MaxHeaderBytes:               16 << 10,
+		ErrorLog:                     log.New(io.Discard, "", 0),
+		DisableGeneralOptionsHandler: true,
+	}
+}
+
+// publishJournalist publishes the journalist onion when at least one
+// journalist is registered, and arranges for o to update its client keys
+// (publishing it on the first registration). It returns the address, which
+// is fixed by the key "sandyq init" made, and a listener that serves it.
+func publishJournalist(ctx context.Context, e *env, d *datadir.Dir, tor *onion.Tor, o *ops) (string, net.Listener, error) {
+	ml := newMuxListener()
+	var svc *onion.Service
+	var mu sync.Mutex
+	publish := func(ctx context.Context, keys []onion.ClientKey) error {
+		mu.Lock()
+		defer mu.Unlock()
+		if svc != nil {
+			return svc.SetClientAuth(ctx, keys)
+		}
+		if len(keys) == 0 {
+			return nil
+		}
+		s, err := tor.Publish(ctx, onion.ServiceOptions{
+			Name:       journalistService,
+			ClientAuth: true,
+			Clients:    keys,
+			MaxStreams: 20,
+		})
+		if err != nil {
+			return err
+		}
+		svc = s
+		go ml.feed(s.Listener())
+		return nil
+	}
+	o.onionAuth = publish
+	keys := o.reg.OnionKeys()
+	if len(keys) == 0 {
+		warnf(e, "no journalist is registered: the journalist onion is published once one is (\"sandyq admin journalist add\")")
+	} else {
+		infof(e, "publishing the journalist onion service")
+		if err := publish(ctx, keys); err != nil {
+			return "", nil, fmt.Errorf("publishing the journalist onion service: %w", err)
+		}
+	}
+	addr, err := onion.KeyAddress(d.Join(datadir.OnionDir), journalistService)
+	if err != nil {
+		return "", nil, fmt.Errorf("journalist onion key: %w", err)
+	}
+	return addr, ml, nil
 }
 
 // openKeyring loads the verified recipient sets and says what is missing.
@@ -291,8 +419,12 @@ func prefixWriter(w io.Writer, prefix string) io.Writer {
 
 var _ http.Handler = (*web.Handler)(nil)
 
-// sourceService names the source onion service and its key in DIR/onion.
-const sourceService = "source"
+// sourceService and journalistService name the onion services and their
+// keys in DIR/onion.
+const (
+	sourceService     = "source"
+	journalistService = "journalist"
+)
 
 // testKDF is the cheap derivation cost behind --kdf-test.
 func testKDF() sourcekey.Params { return sourcekey.TestParams() }

@@ -384,7 +384,8 @@ func (b *syncBuffer) Bytes() []byte {
 type serveProc struct {
 	cmd    *exec.Cmd
 	dir    string
-	url    string
+	url    string // the source onion, first line of stdout
+	jurl   string // the journalist onion, second line
 	stderr *syncBuffer
 	done   chan struct{}
 	err    error
@@ -392,7 +393,8 @@ type serveProc struct {
 }
 
 // startServe starts "sandyq serve" on the private network and returns once
-// it printed its onion URL (at most 3 minutes). The test's cleanup stops it.
+// it printed its two onion URLs (at most 3 minutes). The test's cleanup
+// stops it.
 func startServe(t *testing.T, bin, dir, torrc, tmp string) *serveProc {
 	t.Helper()
 	p := &serveProc{dir: dir, stderr: new(syncBuffer), done: make(chan struct{})}
@@ -413,28 +415,33 @@ func startServe(t *testing.T, bin, dir, torrc, tmp string) *serveProc {
 		close(p.done)
 	}()
 	t.Cleanup(func() { p.stop(t) })
-	first := make(chan string, 1)
+	lines := make(chan string, 2)
 	go func() {
 		defer r.Close()
 		sc := bufio.NewScanner(r)
-		if sc.Scan() {
-			first <- sc.Text()
+		for range 2 {
+			if sc.Scan() {
+				lines <- sc.Text()
+			}
 		}
-		close(first)
+		close(lines)
 		io.Copy(io.Discard, r)
 	}()
-	select {
-	case line, ok := <-first:
-		if !ok {
-			<-p.done
-			t.Fatalf("sandyq serve exited before printing its address (%v); stderr:\n%s", p.err, p.stderr.Bytes())
+	timeout := time.After(3 * time.Minute)
+	for _, dst := range []*string{&p.url, &p.jurl} {
+		select {
+		case line, ok := <-lines:
+			if !ok {
+				<-p.done
+				t.Fatalf("sandyq serve exited before printing its addresses (%v); stderr:\n%s", p.err, p.stderr.Bytes())
+			}
+			if !regexp.MustCompile(`^http://[a-z2-7]{56}\.onion/$`).MatchString(line) {
+				t.Fatalf("sandyq serve printed %q, want http://<v3 onion>/", line)
+			}
+			*dst = line
+		case <-timeout:
+			t.Fatalf("sandyq serve printed no addresses within 3 minutes; stderr:\n%s", p.stderr.Bytes())
 		}
-		if !regexp.MustCompile(`^http://[a-z2-7]{56}\.onion/$`).MatchString(line) {
-			t.Fatalf("sandyq serve printed %q, want http://<v3 onion>/", line)
-		}
-		p.url = line
-	case <-time.After(3 * time.Minute):
-		t.Fatalf("sandyq serve printed no address within 3 minutes; stderr:\n%s", p.stderr.Bytes())
 	}
 	return p
 }

@@ -23,12 +23,16 @@ Usage:
     sandyq init -d DIR [--newsroom-key PUB]
     sandyq serve -d DIR [--tor PATH] [--torrc FILE] [--dev-listen ADDR]
     sandyq admin -d DIR COMMAND [ARGS]
+    sandyq fetch --server ADDR --access-key FILE -o BUNDLE
+    sandyq push --server ADDR --access-key FILE BUNDLE
     sandyq version
 
 Commands:
     init       create a data directory: store, instance pepper, onion keys
-    serve      serve the source onion service until interrupted
-    admin      pin keys, install recipient sets, status, check
+    serve      serve the source and journalist onion services until interrupted
+    admin      journalists, keys, recipient sets, status, check
+    fetch      (journalist) fetch new submissions as an encrypted bundle
+    push       (journalist) upload a reply bundle
     version    print the version
 
 Run "sandyq COMMAND -h" for the flags and examples of each command.
@@ -88,6 +92,8 @@ func commands() []command {
 		{"init", runInit},
 		{"admin", runAdmin},
 		{"serve", runServe},
+		{"fetch", runFetch},
+		{"push", runPush},
 		{"version", runVersion},
 	}
 }
