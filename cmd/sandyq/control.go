@@ -110,4 +110,3 @@ func adminOp[A, R any](ctx context.Context, e *env, d *datadir.Dir, op string, a
 	}
 	return direct(&ops{st: st, reg: reg, now: time.Now})
 }
-
