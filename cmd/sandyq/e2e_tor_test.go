@@ -278,7 +278,7 @@ func TestSourceOverTor(t *testing.T) {
 	if err := w.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := st.AddReply(srcID, &ct); err != nil {
+	if _, err := st.AddReplies([]store.NewReply{{Source: srcID, ID: replyItemID, Data: ct.Bytes()}}); err != nil {
 		t.Fatal(err)
 	}
 	stClosed = true

@@ -39,10 +39,16 @@ func fixedHeaders(contentType string) http.Header {
 // its reply recipient as a journalist's client would.
 func (e *env) addReply(name, text string) store.ItemID {
 	e.t.Helper()
-	k := e.keys(name)
-	var ct bytes.Buffer
 	var itemID [16]byte
 	rand.Read(itemID[:])
+	return e.addReplyAs(name, text, itemID, itemID)
+}
+
+// addReplyAs stores a reply under storeID whose envelope names envID.
+func (e *env) addReplyAs(name, text string, storeID, itemID store.ItemID) store.ItemID {
+	e.t.Helper()
+	k := e.keys(name)
+	var ct bytes.Buffer
 	w, err := envelope.Seal(&ct, &envelope.Header{ItemID: itemID, SourceID: k.SourceID, Kind: envelope.Reply},
 		k.ReplyIdentity.Recipient())
 	if err != nil {
@@ -52,11 +58,10 @@ func (e *env) addReply(name, text string) store.ItemID {
 	if err := w.Close(); err != nil {
 		e.t.Fatal(err)
 	}
-	r, err := e.store.AddReply(store.SourceID(k.SourceID), &ct)
-	if err != nil {
+	if _, err := e.store.AddReplies([]store.NewReply{{Source: store.SourceID(k.SourceID), ID: storeID, Data: ct.Bytes()}}); err != nil {
 		e.t.Fatal(err)
 	}
-	return r.ID
+	return storeID
 }
 
 // TestHeaderSet walks every route, errors included (400, 403, 404, 405,

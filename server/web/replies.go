@@ -88,7 +88,8 @@ func (h *Handler) replyPage(w http.ResponseWriter, r *http.Request, lang, id str
 }
 
 // readReply decrypts one reply of src, verifying the envelope to its end
-// and that it names this source.
+// and that it names this source and this reply ID (chosen by the
+// journalist's client and bound inside the envelope).
 func (h *Handler) readReply(src *sourceSession, id store.ItemID) (*replyView, error) {
 	var day uint32
 	list, err := h.cfg.Store.Replies(src.id)
@@ -113,7 +114,7 @@ func (h *Handler) readReply(src *sourceSession, id store.ItemID) (*replyView, er
 	if err != nil {
 		return nil, fmt.Errorf("opening reply: %w", err)
 	}
-	if er.Header.Kind != envelope.Reply || er.Header.SourceID != src.id {
+	if er.Header.Kind != envelope.Reply || er.Header.SourceID != src.id || er.Header.ItemID != id {
 		return nil, errors.New("reply envelope is not a reply to this source")
 	}
 	b, err := io.ReadAll(io.LimitReader(er, maxReplyText+1))

@@ -15,6 +15,7 @@ import (
 	"filippo.io/age"
 
 	"sandyq/crypto/recipients"
+	"sandyq/server/store"
 )
 
 // TestCSRF: every state-changing route refuses a missing token, a wrong
@@ -204,6 +205,12 @@ func TestReplyIsolation(t *testing.T) {
 	}
 	if resp, _ := bob.get("/en/replies/" + bobReply.String()); resp.StatusCode != http.StatusNotFound {
 		t.Errorf("deleted reply still readable: %d", resp.StatusCode)
+	}
+	// A reply filed under another ID than the one its envelope names (a
+	// server moving replies around) is not shown.
+	moved := e.addReplyAs(bobName, "moved reply", store.ItemID{1, 2, 3}, store.ItemID{4, 5, 6})
+	if resp, body := bob.get("/en/replies/" + moved.String()); resp.StatusCode == http.StatusOK || strings.Contains(body, "moved reply") {
+		t.Errorf("a reply whose envelope names another ID was shown: %d", resp.StatusCode)
 	}
 }
 
