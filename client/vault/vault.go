@@ -6,42 +6,69 @@
 // A vault is a directory of mode 0700. Every file operation inside it goes
 // through an [os.Root], so no name, symlink or ".." planted in the vault can
 // make it read or write anything outside. It holds one directory (0700) per
-// source, named by the source ID in lower-case hex:
+// source, named by the source ID in lower-case hex, and the vault's own
+// settings in ".sandyq":
 //
 //	VAULT/
+//	  .sandyq/instance.pub              the pinned instance key (0600)
 //	  <source-id-hex>/
 //	    msg-<seq>.txt                   a message (0600)
 //	    <seq>-<safe original name>      a file (0600), name from safename
 //	    .meta/<item-id-hex>.json        one metadata record per item (0600)
+//	    .meta/source.json               the source's reply recipient (0600)
+//	    .meta/reply-<reply-id-hex>.json one record per reply sent (0600)
 //
 // The metadata record (see [Entry] for its fields) is the index: an item is
 // in the vault exactly when its record exists, so importing the same bundle
 // again skips the items it already holds. Records live in ".meta", a name
 // that no content file can take (safename never starts a name with "."), so
 // a source cannot forge a record by uploading a file called "x.json".
+// Files with other names (a file a person copied in) are ignored.
 //
 // # Importing
 //
-// [Vault.Import] streams every item of a verified bundle through
-// envelope.Open into a temporary file (".tmp-<item-id-hex>", created with
-// O_EXCL, mode 0600) in the source's directory. The content is linked to its
-// final name only after the envelope reader returned io.EOF (trailer and
-// padding verified) and the bundle item reader ended cleanly (size and
-// SHA-256 matched the signed manifest); then the record is written the same
-// way. On any error the temporary file is removed: no partial plaintext stays
-// in the vault. The final names are created without ever replacing an
-// existing file (a hard link, which fails if the name exists; on file systems
-// without hard links, a rename after checking the name is free).
+// [Vault.Import] first checks every source's reply recipient in the signed
+// manifest (an invalid one refuses the whole bundle before anything is
+// written) and records it in the source's "source.json" ([SourceInfo]). It
+// then streams every item of the bundle through age and the envelope reader
+// into a temporary file (".tmp-<item-id-hex>", created with O_EXCL, mode 0600) in
+// the source's directory. The content is linked to its final name only after
+// the envelope reader returned io.EOF (trailer and padding verified) and the
+// bundle item reader ended cleanly (size and SHA-256 matched the signed
+// manifest); then the record is written the same way. On any error the
+// temporary file is removed: no partial plaintext stays in the vault. The
+// final names are created without ever replacing an existing file (a hard
+// link, which fails if the name exists; on file systems without hard links, a
+// rename after checking the name is free).
 //
 // A crash between linking the content and writing its record leaves a
 // content file without a record; importing the bundle again imports the item
 // again under a new unique name.
+//
+// Items of 4 MiB or more are read and hashed, decrypted, and written by
+// three goroutines joined by a few fixed buffers (see pipe.go), so that the
+// two SHA-256 passes (the bundle's and the envelope's) and the decryption
+// run on different cores; the write-back of their content to disk is started
+// as it is written, so the final fsync is short.
+//
+// # Reading
+//
+// Items are named by their ID or a unique prefix of at least [MinPrefix] hex
+// digits ([Vault.Entry], [Vault.Show], [Vault.OpenContent]), sources the same
+// way ([Vault.Source]). A content file is only read if it is a regular file
+// with no other hard link, so a symlink, FIFO, device or a hard link to a
+// file outside, planted in the vault, is refused rather than followed.
+//
+// # Pinning and replies
+//
+// A Vault is a [bundle.PinStore]: the instance key that signs the bundles
+// opened into it is pinned in ".sandyq/instance.pub" and never replaced by
+// this package. [Vault.RecordReply] notes a reply that was sent (its ID and
+// day, never its text) so that listings can say a source was answered.
 package vault
 
 import (
-	"bytes"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -68,8 +95,24 @@ var (
 	// not a directory, or accessible to group or others.
 	ErrUnsafeDir = errors.New("vault: unsafe vault directory")
 
-	// ErrNotFound is returned by Show for an item that is not in the vault.
-	ErrNotFound = errors.New("vault: item not in the vault")
+	// ErrNotFound is returned for an item or source that is not in the
+	// vault, or an ID that is not hex of the right length.
+	ErrNotFound = errors.New("vault: not in the vault")
+
+	// ErrAmbiguous is returned for an ID prefix that matches more than one
+	// item or source.
+	ErrAmbiguous = errors.New("vault: the ID prefix matches more than one")
+
+	// ErrBadRecipient is returned by Import, before anything is written,
+	// for a bundle that gives a source a reply recipient that is not a valid
+	// age recipient. The error names the source by its first 8 hex digits.
+	ErrBadRecipient = errors.New("vault: invalid reply recipient in the bundle")
+
+	// ErrNotRegular is returned when a file of the vault that is read (an
+	// item's content, a record, the pin) is not a regular file: a symlink,
+	// directory, FIFO or device planted in the vault; for an item's content
+	// also a file with another hard link.
+	ErrNotRegular = errors.New("vault: not a regular file")
 
 	// ErrBadRecord is returned for a metadata record that is not what this
 	// package writes.
@@ -79,6 +122,10 @@ var (
 	// item's age file inside the bundle item.
 	ErrTrailingItemData = errors.New("vault: data after the end of the item's age file")
 )
+
+// MinPrefix is the shortest ID prefix, in hex digits, that names an item
+// or a source.
+const MinPrefix = 8
 
 const (
 	metaDir     = ".meta"
@@ -128,6 +175,13 @@ type Report struct {
 	Imported []Entry  // items written, in bundle order
 	Skipped  []string // IDs (hex) of items already in the vault
 	Unopened []string // IDs (hex) of items none of the identities can open
+
+	// NewRecipients lists the sources (ID hex) whose reply recipient was
+	// recorded for the first time; ChangedRecipients those whose recorded
+	// recipient this bundle replaced with a different one (a server that
+	// lies could redirect replies this way: tell the journalist).
+	NewRecipients     []string
+	ChangedRecipients []string
 }
 
 // Open opens the vault at dir, creating it with mode 0700 if it does not
@@ -191,9 +245,17 @@ func (v *Vault) Close() error { return v.root.Close() }
 // open are listed in the report. Any other error stops the import: the item
 // it concerns is not written (the error names its ID), the items before it
 // stay. The report is returned also with an error.
+//
+// Before any item, every source's reply recipient is checked (an invalid one
+// refuses the bundle with ErrBadRecipient) and recorded (see [SourceInfo]):
+// the value from the bundle with the highest cursor (Manifest.UpTo) wins,
+// and a bundle opened again does not undo a newer one.
 func (v *Vault) Import(b *bundle.Reader, identities []age.Identity) (*Report, error) {
 	rep := &Report{}
 	m := b.Manifest()
+	if err := v.recordSources(m, rep); err != nil {
+		return rep, err
+	}
 	for {
 		e, item, err := b.Next()
 		if err == io.EOF {
@@ -214,10 +276,21 @@ func (v *Vault) Import(b *bundle.Reader, identities []age.Identity) (*Report, er
 		ent, err := v.importItem(&it, item, identities)
 		var nm *age.NoIdentityMatchError
 		if errors.As(err, &nm) {
+			// Not for these identities, or a damaged age header: only the
+			// rest of the item's bytes, checked against the manifest, tell.
+			if _, derr := io.Copy(io.Discard, item); derr != nil {
+				return rep, itemErr(idHex, derr)
+			}
 			rep.Unopened = append(rep.Unopened, idHex)
 			continue
 		}
 		if err != nil {
+			// If the item's bytes are damaged, say that rather than what
+			// age or the envelope made of them.
+			var ie *bundle.ItemError
+			if _, derr := io.Copy(io.Discard, item); errors.As(derr, &ie) && !errors.As(err, &ie) {
+				err = derr
+			}
 			return rep, itemErr(idHex, err)
 		}
 		rep.Imported = append(rep.Imported, *ent)
@@ -248,7 +321,27 @@ func (v *Vault) importItem(it *bundle.Item, item io.Reader, identities []age.Ide
 	default:
 		return nil, fmt.Errorf("unknown item kind %d", it.Kind)
 	}
-	r, err := envelope.Open(item, identities...)
+	// For a large item, stages on their own goroutines (see pipe.go):
+	// reading the bundle and hashing it, decrypting, and (below) writing.
+	// Both readers are closed, and their goroutines gone, before item is
+	// used again.
+	large := it.Size >= pipeMinSize
+	ct := item
+	if large {
+		ra := newReadAhead(item)
+		defer ra.Close()
+		ct = ra
+	}
+	pr, err := age.Decrypt(ct, identities...)
+	if err != nil {
+		return nil, fmt.Errorf("envelope: %w", err)
+	}
+	if large {
+		ra := newReadAhead(pr)
+		defer ra.Close() // runs before the first one's: this one reads it
+		pr = ra
+	}
+	r, err := envelope.NewReader(pr)
 	if err != nil {
 		return nil, err
 	}
@@ -266,21 +359,27 @@ func (v *Vault) importItem(it *bundle.Item, item io.Reader, identities []age.Ide
 
 	idHex := hex.EncodeToString(it.ID[:])
 	srcHex := hex.EncodeToString(it.Source[:])
-	if err := v.mkdir(srcHex); err != nil {
-		return nil, err
-	}
-	if err := v.mkdir(srcHex + "/" + metaDir); err != nil {
+	if err := v.mkdirs(srcHex); err != nil {
 		return nil, err
 	}
 
 	tmp := srcHex + "/" + tmpPrefix + idHex
 	err = v.writeTemp(tmp, func(f *os.File) error {
-		if _, err := io.Copy(f, r); err != nil {
+		if large {
+			w := newAsyncWriter(f, func(off, n int64) { startWriteback(f, off, n) })
+			_, err := io.CopyBuffer(w, r, make([]byte, pipeBufSize))
+			if cerr := w.Close(); err == nil {
+				err = cerr
+			}
+			if err != nil {
+				return err
+			}
+		} else if _, err := io.Copy(f, r); err != nil {
 			return err
 		}
 		// The envelope ended; the bundle item must end exactly there,
 		// and only then has its SHA-256 been checked.
-		n, err := io.Copy(io.Discard, item)
+		n, err := io.Copy(io.Discard, ct)
 		if err != nil {
 			return err
 		}
@@ -317,20 +416,7 @@ func (v *Vault) importItem(it *bundle.Item, item io.Reader, identities []age.Ide
 	}
 	ent.Name = name
 
-	rec, err := json.MarshalIndent(ent, "", "  ")
-	if err != nil {
-		return nil, err
-	}
-	rec = append(rec, '\n')
-	mtmp := srcHex + "/" + metaDir + "/" + tmpPrefix + idHex
-	if err := v.writeTemp(mtmp, func(f *os.File) error {
-		_, err := f.Write(rec)
-		return err
-	}); err != nil {
-		return nil, err
-	}
-	if err := v.link(mtmp, recordPath(srcHex, idHex)); err != nil {
-		v.root.Remove(mtmp)
+	if err := v.writeRecord(recordPath(srcHex, idHex), ent, false); err != nil {
 		return nil, err
 	}
 	return ent, nil
@@ -526,34 +612,12 @@ func isHex(s string, n int) bool {
 // readRecord reads and checks the record of item id in source src.
 func (v *Vault) readRecord(src, id string) (*Entry, error) {
 	bad := func(why string) error { return fmt.Errorf("%w: item %s: %s", ErrBadRecord, id, why) }
-	p := recordPath(src, id)
-	fi, err := v.root.Lstat(p)
-	if err != nil {
-		return nil, ioErr("reading a metadata record", err)
-	}
-	if !fi.Mode().IsRegular() {
-		return nil, bad("not a regular file")
-	}
-	f, err := v.root.Open(p)
-	if err != nil {
-		return nil, ioErr("reading a metadata record", err)
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, maxRecord+1))
-	if err != nil {
-		return nil, ioErr("reading a metadata record", err)
-	}
-	if len(data) > maxRecord {
-		return nil, bad("too large")
-	}
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
 	var e Entry
-	if err := dec.Decode(&e); err != nil {
-		return nil, bad("not valid JSON")
-	}
-	if dec.More() {
-		return nil, bad("trailing data")
+	if err := v.readJSON(recordPath(src, id), &e); err != nil {
+		if errors.Is(err, ErrBadRecord) {
+			return nil, fmt.Errorf("%w: item %s", err, id)
+		}
+		return nil, err
 	}
 	if e.ItemID != id || e.SourceID != src {
 		return nil, bad("IDs do not match its place")
@@ -567,33 +631,116 @@ func (v *Vault) readRecord(src, id string) (*Entry, error) {
 	return &e, nil
 }
 
-// find returns the record of the item with the given ID (hex, either case).
+// normPrefix lower-cases an ID or ID prefix given by a person and checks
+// that it is MinPrefix to n hex digits.
+func normPrefix(id string, n int, what string) (string, error) {
+	p := strings.ToLower(id)
+	if len(p) < MinPrefix || len(p) > n || !isHex(p, len(p)) {
+		return "", fmt.Errorf("%w: %s ID is %d to %d hex digits", ErrNotFound, what, MinPrefix, n)
+	}
+	return p, nil
+}
+
+// find returns the record of the item with the given ID or unique ID
+// prefix (hex, either case, at least MinPrefix digits).
 func (v *Vault) find(itemID string) (*Entry, error) {
-	id := strings.ToLower(itemID)
-	if !isHex(id, 32) {
-		return nil, fmt.Errorf("%w: an item ID is 32 hex digits", ErrNotFound)
+	p, err := normPrefix(itemID, 32, "an item")
+	if err != nil {
+		return nil, err
 	}
 	srcs, err := readDirNames(v.root, ".")
 	if err != nil {
 		return nil, ioErr("reading the vault", err)
 	}
+	sort.Strings(srcs)
+	var foundSrc, foundID string
 	for _, src := range srcs {
 		if !isHex(src, 64) {
 			continue
 		}
-		if _, err := v.root.Lstat(recordPath(src, id)); err != nil {
+		if len(p) == 32 {
+			// A full ID: look it up directly.
+			if _, err := v.root.Lstat(recordPath(src, p)); err != nil {
+				continue
+			}
+			if foundSrc != "" {
+				return nil, fmt.Errorf("%w item: %s", ErrAmbiguous, p)
+			}
+			foundSrc, foundID = src, p
 			continue
 		}
-		return v.readRecord(src, id)
+		recs, err := readDirNames(v.root, src+"/"+metaDir)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return nil, ioErr("reading the vault", err)
+		}
+		for _, rec := range recs {
+			id, ok := strings.CutSuffix(rec, ".json")
+			if !ok || !isHex(id, 32) || !strings.HasPrefix(id, p) {
+				continue
+			}
+			if foundSrc != "" {
+				return nil, fmt.Errorf("%w item: %s", ErrAmbiguous, p)
+			}
+			foundSrc, foundID = src, id
+		}
 	}
-	return nil, fmt.Errorf("%w: %s", ErrNotFound, id)
+	if foundSrc == "" {
+		return nil, fmt.Errorf("%w: item %s", ErrNotFound, p)
+	}
+	return v.readRecord(foundSrc, foundID)
 }
 
-// Entry returns the record of the item with the given ID.
+// Entry returns the record of the item with the given ID or unique ID
+// prefix (at least MinPrefix hex digits).
 func (v *Vault) Entry(itemID string) (*Entry, error) { return v.find(itemID) }
 
-// Show writes the item with the given ID (hex) to w for a terminal: a few
-// lines of metadata, then, for a message, its text through
+// OpenContent returns the record and the open content file of the item
+// with the given ID or unique prefix. The content must be a regular file
+// with no other hard link (ErrNotRegular otherwise). The caller closes it.
+func (v *Vault) OpenContent(itemID string) (*Entry, *os.File, error) {
+	e, err := v.find(itemID)
+	if err != nil {
+		return nil, nil, err
+	}
+	f, err := v.openRegular(e.Path(), "opening an item's content", true)
+	if err != nil {
+		if errors.Is(err, ErrNotRegular) {
+			err = fmt.Errorf("%w: item %s: its content file", ErrNotRegular, e.ItemID)
+		}
+		return nil, nil, err
+	}
+	return e, f, nil
+}
+
+// openRegular opens name for reading if it is a regular file (with a
+// single link if single is true), and checks that the file opened is the
+// one checked. Records are not held to a single link: a crash between
+// linking a record and removing its temporary name leaves two.
+func (v *Vault) openRegular(name, op string, single bool) (*os.File, error) {
+	fi, err := v.root.Lstat(name)
+	if err != nil {
+		return nil, ioErr(op, err)
+	}
+	if !fi.Mode().IsRegular() || single && extraLinks(fi) {
+		return nil, ErrNotRegular
+	}
+	f, err := v.root.Open(name)
+	if err != nil {
+		return nil, ioErr(op, err)
+	}
+	ofi, err := f.Stat()
+	if err != nil || !os.SameFile(fi, ofi) {
+		f.Close()
+		return nil, fmt.Errorf("%w: it changed while being opened", ErrNotRegular)
+	}
+	return f, nil
+}
+
+// Show writes the item with the given ID or unique ID prefix to w for a
+// terminal: a few lines of metadata, then, for a message, its text through
 // termsafe.EscapeText. A file's content is not shown, only its metadata
 // (export it to look at it). Every string is escaped.
 func (v *Vault) Show(itemID string, w io.Writer) error {
@@ -615,23 +762,15 @@ func (v *Vault) Show(itemID string, w io.Writer) error {
 		_, err := io.WriteString(w, b.String())
 		return err
 	}
+	_, f, err := v.OpenContent(e.ItemID)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
 	b.WriteString("\n")
 	if _, err := io.WriteString(w, b.String()); err != nil {
 		return err
 	}
-	p := e.Path()
-	fi, err := v.root.Lstat(p)
-	if err != nil {
-		return ioErr("opening the message", err)
-	}
-	if !fi.Mode().IsRegular() {
-		return fmt.Errorf("%w: item %s: content is not a regular file", ErrBadRecord, e.ItemID)
-	}
-	f, err := v.root.Open(p)
-	if err != nil {
-		return ioErr("opening the message", err)
-	}
-	defer f.Close()
 	tw := termsafe.NewWriter(w, termsafe.Text)
 	if _, err := io.Copy(tw, f); err != nil {
 		return ioErr("showing the message", err)

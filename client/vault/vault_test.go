@@ -15,11 +15,26 @@ import (
 	"filippo.io/age"
 
 	"sandyq/client/bundle"
+	"sandyq/crypto/agekey"
 	"sandyq/crypto/envelope"
 	"sandyq/crypto/sign"
 )
 
-const testReplyRecipient = "age1pq1testrecipientxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+// replyRecipient returns a valid post-quantum reply recipient for source n.
+func replyRecipient(t testing.TB, n byte) string {
+	t.Helper()
+	id, err := agekey.HybridFromSeed(bytes.Repeat([]byte{n}, 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id.Recipient().String()
+}
+
+// bundleOpts changes what makeBundleOpts writes into the manifest.
+type bundleOpts struct {
+	upTo       uint64          // 0: 2 + number of items
+	recipients map[byte]string // reply recipient per source; default replyRecipient
+}
 
 // testItem describes an item of a test bundle.
 type testItem struct {
@@ -38,12 +53,14 @@ type testItem struct {
 
 func srcID(n byte) (id [32]byte) {
 	id[0] = 0xa0
+	id[1] = n
 	id[31] = n
 	return id
 }
 
 func itemID(n int) (id [16]byte) {
 	id[0] = 0x10
+	id[1] = byte(n)
 	id[15] = byte(n)
 	return id
 }
@@ -70,7 +87,15 @@ func testIdentity(t testing.TB) *age.X25519Identity {
 // testKey, encrypted to id. Item i gets ID itemID(i+1).
 func makeBundle(t testing.TB, id *age.X25519Identity, items []testItem) []byte {
 	t.Helper()
+	return makeBundleOpts(t, id, items, bundleOpts{})
+}
+
+func makeBundleOpts(t testing.TB, id *age.X25519Identity, items []testItem, o bundleOpts) []byte {
+	t.Helper()
 	m := &bundle.Manifest{Type: bundle.Submissions, After: 1, UpTo: 2 + uint64(len(items))}
+	if o.upTo != 0 {
+		m.UpTo = o.upTo
+	}
 	var blobs [][]byte
 	srcs := map[byte]bool{}
 	for i, it := range items {
@@ -113,7 +138,11 @@ func makeBundle(t testing.TB, id *age.X25519Identity, items []testItem) []byte {
 	}
 	sort.Slice(ss, func(i, j int) bool { return ss[i] < ss[j] })
 	for _, s := range ss {
-		m.Sources = append(m.Sources, bundle.Source{ID: srcID(s), ReplyRecipient: testReplyRecipient})
+		r, ok := o.recipients[s]
+		if !ok {
+			r = replyRecipient(t, s)
+		}
+		m.Sources = append(m.Sources, bundle.Source{ID: srcID(s), ReplyRecipient: r})
 	}
 	var out bytes.Buffer
 	w, err := bundle.NewWriter(&out, m, testKey(t))
@@ -325,12 +354,37 @@ func TestFlippedByteHashOnly(t *testing.T) {
 		t.Fatalf("err = %v", err)
 	}
 	t.Log(err)
-	if got := walk(t, dir); len(got) > 3 { // ".", source dir, .meta
-		t.Errorf("left behind: %v", got)
+	onlyPaths(t, dir, sourcePaths(1))
+}
+
+// sourcePaths returns the paths that recording the reply recipients of the
+// given sources creates, with ".".
+func sourcePaths(srcs ...byte) []string {
+	out := []string{"."}
+	for _, n := range srcs {
+		s := srcID(n)
+		h := hex.EncodeToString(s[:])
+		out = append(out, h, h+"/.meta", h+"/.meta/source.json")
 	}
-	for p := range walk(t, dir) {
-		if strings.Contains(p, tmpPrefix) || strings.HasSuffix(p, ".txt") || strings.HasSuffix(p, ".json") {
-			t.Errorf("left behind: %q", p)
+	return out
+}
+
+// onlyPaths fails unless the vault at dir holds exactly the paths given
+// (relative, "." for the vault itself), and nothing else: no temporary
+// file, no partial content, no record.
+func onlyPaths(t *testing.T, dir string, want []string) {
+	t.Helper()
+	got := walk(t, dir)
+	w := map[string]bool{}
+	for _, p := range want {
+		w[p] = true
+		if _, ok := got[p]; !ok {
+			t.Errorf("missing from the vault: %q", p)
+		}
+	}
+	for p := range got {
+		if !w[p] {
+			t.Errorf("left in the vault: %q", p)
 		}
 	}
 }
@@ -349,9 +403,7 @@ func TestMovedItem(t *testing.T) {
 	if !strings.Contains(err.Error(), idHex(1)) {
 		t.Errorf("error does not name the item: %v", err)
 	}
-	if got := walk(t, dir); len(got) != 1 {
-		t.Errorf("written: %v", got)
-	}
+	onlyPaths(t, dir, sourcePaths(1))
 }
 
 func TestUnopenedItem(t *testing.T) {
