@@ -9,6 +9,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"strings"
 
 	"filippo.io/age"
 	"filippo.io/age/armor"
@@ -18,13 +19,32 @@ import (
 	"sandyq/crypto/sign"
 )
 
-const openHelp = `usage: sandyq-client open -i IDENTITY -o VAULT --instance-key PUB BUNDLE
+const openHelp = `usage: sandyq-client open -i IDENTITY -o VAULT [--instance-key KEY|FILE] [--trust-on-first-use] BUNDLE
 
 Check a submissions bundle and decrypt its items into the vault directory
-VAULT. The bundle must be signed by the server's instance key PUB
-("sandyq-instance1...", as "sandyq admin status" shows it on the server);
-anything else is refused before any item is read. Pinning the key on first
-use, so that --instance-key is not needed every time, is not implemented yet.
+VAULT.
+
+The bundle must be signed by the server's instance key. The vault pins that
+key in VAULT/.sandyq/instance.pub and afterwards accepts bundles signed by
+it only; anything else is refused before any item is read.
+
+  - With --instance-key KEY|FILE (the key "sandyq-instance1...", as
+    "sandyq admin status" shows it on the server, or a file holding it):
+    the key is pinned if nothing is pinned yet; a different pinned key is
+    refused.
+  - Without it, on first use (nothing pinned): the bundle's signer key and
+    its fingerprint are printed, and you are asked to confirm that it is the
+    key the admin reads out from "sandyq admin status" on the server; only
+    then is it pinned. When stdin is not a terminal the bundle is refused
+    (pass --instance-key), unless --trust-on-first-use is given, which pins
+    the key without asking: use it only when you compare the printed key
+    with the admin's afterwards.
+  - Later: the pinned key is used; --instance-key is not needed.
+
+A pin is never changed by this command. If the server's instance key really
+changed (a new server, a restore), check the new key with the admin first,
+then remove VAULT/.sandyq/instance.pub and open the next bundle with
+--instance-key.
 
 VAULT is created with mode 0700 if it does not exist; an existing VAULT must
 be a directory of mode 0700 (not a symlink). Each source gets a directory
@@ -35,6 +55,11 @@ envelope (trailer, and its item ID, source, kind and sequence compared with
 the manifest) have been checked; on any error nothing of it is kept.
 Opening the same bundle again skips the items already in the vault.
 
+Each source's reply recipient (the key replies to it are encrypted to, from
+the bundle) is recorded in the vault for "sandyq-client reply". A bundle
+that gives a source an invalid one is refused; a recipient that changed is
+named in a warning, since a server that lies could redirect replies so.
+
 IDENTITY is an age identity file ("sandyq-client keygen"): plain, or
 encrypted with a passphrase (keygen --passphrase), which is then read from
 the terminal without echo, or from $SANDYQ_PASSPHRASE if set.
@@ -43,24 +68,30 @@ The items written are listed on stdout as "list" shows them. Items that
 IDENTITY cannot decrypt are named in a warning and skipped.
 
 Flags:
-    -i IDENTITY          the age identity file (required)
-    -o VAULT             the vault directory (required)
-    --instance-key PUB   the server's instance public key (required)
+    -i IDENTITY              the age identity file (required)
+    -o VAULT                 the vault directory (required)
+    --instance-key KEY|FILE  the server's instance public key, or a file
+                             holding it; pinned on first use
+    --trust-on-first-use     when nothing is pinned, pin the bundle's signer
+                             without asking (it is still printed)
 
 Exit codes: 0 every item was imported, skipped as already there, or not
-for this identity; 1 an error (items before it stay in the vault).
+for this identity; 1 an error (items before it stay in the vault), or the
+key was not confirmed.
 
 Examples:
     sandyq-client open -i journalist.age -o vault \
         --instance-key sandyq-instance1... /media/usb/bundle.sqb
+    sandyq-client open -i journalist.age -o vault /media/usb/bundle-2.sqb
 `
 
 func runOpen(ctx context.Context, e *env, args []string) error {
-	fs := newFlagSet("open")
-	idPath := fs.String("i", "", "")
-	out := fs.String("o", "", "")
-	instKey := fs.String("instance-key", "", "")
-	pos, err := parseFlags(e, fs, openHelp, args)
+	fl := newFlagSet("open")
+	idPath := fl.String("i", "", "")
+	out := fl.String("o", "", "")
+	instKey := fl.String("instance-key", "", "")
+	tofu := fl.Bool("trust-on-first-use", false, "")
+	pos, err := parseFlags(e, fl, openHelp, args)
 	if err != nil {
 		return err
 	}
@@ -69,14 +100,35 @@ func runOpen(ctx context.Context, e *env, args []string) error {
 		return usageErr(e, "open", "missing -i IDENTITY")
 	case *out == "":
 		return usageErr(e, "open", "missing -o VAULT")
-	case *instKey == "":
-		return usageErr(e, "open", "missing --instance-key PUB")
 	case len(pos) != 1:
 		return usageErr(e, "open", "open takes exactly one BUNDLE")
 	}
-	key, err := sign.ParsePublicKey(*instKey, sign.Instance)
-	if err != nil {
-		return fmt.Errorf("--instance-key: %w", err)
+	var key *sign.PublicKey
+	if *instKey != "" {
+		if key, err = readInstanceKey(*instKey); err != nil {
+			return err
+		}
+	}
+
+	// The vault may not exist yet: then nothing is pinned, and it is
+	// created only once the bundle's signature and signer were accepted.
+	v, err := vault.OpenExisting(*out)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return vaultErr(err, "-o")
+	}
+	defer func() {
+		if v != nil {
+			v.Close()
+		}
+	}()
+	var pinned *sign.PublicKey
+	if v != nil {
+		if pinned, err = v.LoadPin(); err != nil {
+			return &hintError{err, "remove the file only after checking the instance key with the admin"}
+		}
+	}
+	if key != nil && pinned != nil && !key.Equal(pinned) {
+		return pinMismatch(pinned, key, "the --instance-key given")
 	}
 	ids, err := readIdentities(e, *idPath)
 	if err != nil {
@@ -88,19 +140,67 @@ func runOpen(ctx context.Context, e *env, args []string) error {
 		return fileErr("opening", "BUNDLE", err)
 	}
 	defer f.Close()
-	br, err := bundle.NewReader(bufio.NewReaderSize(f, 1<<16), bundle.Submissions, bundle.TrustKeys(key), nil)
-	if err != nil {
-		if errors.Is(err, bundle.ErrUntrustedSigner) {
-			return &hintError{err, "the bundle was not signed by the --instance-key given; compare it with \"sandyq admin status\" on the server"}
+
+	var signer *sign.PublicKey // the bundle's signer, once its signature verified
+	var confirmErr error       // why a first-use key was not accepted
+	var saveErr error          // why a first-use key could not be pinned
+	var trust bundle.TrustFunc
+	switch {
+	case key != nil:
+		trust = bundle.TrustKeys(key)
+	case pinned != nil:
+		trust = bundle.TrustKeys(pinned)
+	default:
+		// First use: ask, then pin through the vault (created then).
+		store := bundle.PinFuncs{
+			Load: func() (*sign.PublicKey, error) { return nil, nil },
+			Save: func(k *sign.PublicKey) error {
+				if v == nil {
+					if v, saveErr = vault.Open(*out); saveErr != nil {
+						v = nil
+						saveErr = vaultErr(saveErr, "-o")
+						return saveErr
+					}
+				}
+				saveErr = v.SavePin(k)
+				return saveErr
+			},
 		}
+		trust = bundle.TrustOnFirstUse(store, func(k *sign.PublicKey) error {
+			confirmErr = confirmKey(e, k, *tofu)
+			return confirmErr
+		})
+	}
+	record := func(k *sign.PublicKey) error { signer = k; return trust(k) }
+	br, err := bundle.NewReader(bufio.NewReaderSize(f, 1<<16), bundle.Submissions, record, nil)
+	untrusted := err != nil && errors.Is(err, bundle.ErrUntrustedSigner) && signer != nil
+	switch {
+	case confirmErr != nil:
+		return confirmErr
+	case saveErr != nil:
+		return fmt.Errorf("pinning the instance key: %w", saveErr)
+	case untrusted && key == nil && pinned != nil:
+		return pinMismatch(pinned, signer, "the bundle's signer")
+	case untrusted && key != nil:
+		return &hintError{fmt.Errorf("%w: the bundle is signed by %s (fingerprint %s), not by the --instance-key given (fingerprint %s)",
+			bundle.ErrUntrustedSigner, signer, signer.Fingerprint(), key.Fingerprint()),
+			"compare the keys with \"sandyq admin status\" on the server"}
+	case err != nil:
 		return err
 	}
 
-	v, err := vault.Open(*out)
-	if err != nil {
-		return vaultErr(err, "-o")
+	if v == nil {
+		if v, err = vault.Open(*out); err != nil {
+			return vaultErr(err, "-o")
+		}
 	}
-	defer v.Close()
+	if key != nil && pinned == nil {
+		if err := bundle.Pin(v, key); err != nil {
+			return fmt.Errorf("pinning the instance key: %w", err)
+		}
+		infof(e, "pinned the instance key %s (fingerprint %s) in this vault", key, key.Fingerprint())
+	}
+
 	rep, err := v.Import(br, ids)
 	if rep != nil {
 		for _, ent := range rep.Imported {
@@ -109,13 +209,105 @@ func runOpen(ctx context.Context, e *env, args []string) error {
 		for _, id := range rep.Unopened {
 			warnf(e, "item %s: the identity cannot decrypt it; skipped", id)
 		}
+		for _, src := range rep.ChangedRecipients {
+			warnf(e, "source %s: the bundle changes its reply recipient; replies will go to the new one (a server that lies could redirect replies this way: ask the admin if this is expected)", src[:16])
+		}
 		infof(e, "%d items imported, %d already in the vault, %d not for this identity",
 			len(rep.Imported), len(rep.Skipped), len(rep.Unopened))
 	}
 	if err != nil {
+		if errors.Is(err, vault.ErrBadRecipient) {
+			return &hintError{fmt.Errorf("opening the bundle: %w", err), "nothing was imported; the server sent a reply key that is not an age recipient: tell the admin"}
+		}
 		return fmt.Errorf("opening the bundle: %w", err)
 	}
 	return nil
+}
+
+// readInstanceKey parses --instance-key: the key itself, or a file that
+// holds it (as bundle.ReadPin reads it). Neither the value nor the file's
+// content is ever echoed.
+func readInstanceKey(val string) (*sign.PublicKey, error) {
+	if strings.HasPrefix(strings.ToLower(strings.TrimSpace(val)), "sandyq-") {
+		k, err := sign.ParsePublicKey(val, sign.Instance)
+		if err != nil {
+			return nil, fmt.Errorf("--instance-key: %w", err)
+		}
+		return k, nil
+	}
+	data, err := readSmall(val, "--instance-key")
+	if err != nil {
+		return nil, err
+	}
+	k, err := bundle.ReadPin(bytes.NewReader(data))
+	if err != nil {
+		return nil, fmt.Errorf("the --instance-key file does not hold an instance key: %w", errors.Unwrap(err))
+	}
+	return k, nil
+}
+
+// pinMismatch is the error for a key that differs from the vault's pin.
+func pinMismatch(pinned, other *sign.PublicKey, what string) error {
+	return &hintError{
+		fmt.Errorf("%w: %s is %s (fingerprint %s), but this vault has pinned %s (fingerprint %s)",
+			bundle.ErrPinMismatch, what, other, other.Fingerprint(), pinned, pinned.Fingerprint()),
+		"if the server's instance key really changed, check the new key with the admin (\"sandyq admin status\"), then remove .sandyq/instance.pub in the vault directory and open the bundle with --instance-key",
+	}
+}
+
+// maxAnswer bounds the line read for a yes/no question.
+const maxAnswer = 256
+
+// confirmKey shows k, the signer of a bundle opened into a vault with no
+// pinned key, and asks the user to confirm it. With tofu it is accepted
+// without asking; without a terminal on stdin it is refused.
+func confirmKey(e *env, k *sign.PublicKey, tofu bool) error {
+	infof(e, "this vault has no pinned instance key; the bundle is signed by:")
+	fmt.Fprintf(e.stderr, "\n    %s\n    fingerprint %s\n\n", k, k.Fingerprint())
+	if tofu {
+		warnf(e, "pinning it without asking (--trust-on-first-use): compare it with what \"sandyq admin status\" shows on the server")
+		return nil
+	}
+	if !e.stdinTerminal {
+		return &hintError{errors.New("no instance key is pinned in this vault, and stdin is not a terminal to confirm this one"),
+			"pass --instance-key with the key the admin reads out from \"sandyq admin status\" (or --trust-on-first-use to pin the key shown above)"}
+	}
+	fmt.Fprint(e.stderr, "sandyq-client: compare the whole key with what \"sandyq admin status\" shows on the server (ask the admin).\n"+
+		"sandyq-client: is it the same? Pin it in this vault? [y/N] ")
+	line, err := readLine(e.stdin, maxAnswer)
+	if err != nil {
+		return fmt.Errorf("reading the answer: %w", err)
+	}
+	switch strings.ToLower(strings.TrimSpace(line)) {
+	case "y", "yes":
+		infof(e, "pinned the instance key %s in this vault", k.Fingerprint())
+		return nil
+	}
+	return errors.New("the instance key was not confirmed; nothing was imported")
+}
+
+// readLine reads one line of at most max bytes from r, one byte at a time
+// so that nothing after it is consumed.
+func readLine(r io.Reader, max int) (string, error) {
+	var b []byte
+	var c [1]byte
+	for len(b) <= max {
+		n, err := r.Read(c[:])
+		if n == 1 {
+			if c[0] == '\n' {
+				return string(b), nil
+			}
+			b = append(b, c[0])
+			continue
+		}
+		if err == io.EOF {
+			return string(b), nil
+		}
+		if err != nil {
+			return "", err
+		}
+	}
+	return "", errors.New("the answer is too long")
 }
 
 // vaultErr adds a hint to an error opening a vault.

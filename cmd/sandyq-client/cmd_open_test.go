@@ -2,16 +2,12 @@ package main
 
 import (
 	"bytes"
-	"crypto/sha256"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
-	"filippo.io/age"
-
 	"sandyq/client/bundle"
-	"sandyq/crypto/envelope"
 	"sandyq/crypto/sign"
 )
 
@@ -22,7 +18,7 @@ type bundleItem struct {
 	content  string
 }
 
-func testInstanceKey(t *testing.T) *sign.PrivateKey {
+func testInstanceKey(t testing.TB) *sign.PrivateKey {
 	t.Helper()
 	k, err := sign.NewPrivateKey(bytes.Repeat([]byte{9}, 32), sign.Instance)
 	if err != nil {
@@ -31,57 +27,19 @@ func testInstanceKey(t *testing.T) *sign.PrivateKey {
 	return k
 }
 
-// writeBundle writes a submissions bundle of items from one source,
-// encrypted to recipient, signed by testInstanceKey, to dir/bundle.
+// writeBundle writes a submissions bundle of items from one source
+// (testSource(0) with the first byte only: a0 00…), encrypted to recipient,
+// signed by testInstanceKey, to dir/bundle. Item i has ID testItemID(i+1).
 func writeBundle(t *testing.T, dir, recipient string, items []bundleItem) string {
 	t.Helper()
-	rcpt, err := age.ParseHybridRecipient(recipient)
-	if err != nil {
-		t.Fatal(err)
-	}
 	var src [32]byte
 	src[0] = 0xa0
-	m := &bundle.Manifest{Type: bundle.Submissions, After: 0, UpTo: uint64(len(items)),
-		Sources: []bundle.Source{{ID: src, ReplyRecipient: "age1pq1testrecipientxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"}}}
-	var blobs [][]byte
+	var tb []tbItem
 	for i, it := range items {
-		var id [16]byte
-		id[0], id[15] = 0x10, byte(i+1)
-		h := &envelope.Header{ItemID: id, SourceID: src, Kind: envelope.Kind(it.kind), Sequence: it.seq}
-		if it.kind == bundle.File {
-			h.Filename, h.MediaType = it.filename, "text/plain"
-		}
-		var buf bytes.Buffer
-		w, err := envelope.Seal(&buf, h, rcpt)
-		if err != nil {
-			t.Fatal(err)
-		}
-		w.Write([]byte(it.content))
-		if err := w.Close(); err != nil {
-			t.Fatal(err)
-		}
-		blobs = append(blobs, buf.Bytes())
-		m.Items = append(m.Items, bundle.Item{ID: id, Source: src, Kind: it.kind, Seq: it.seq,
-			Day: 20500, Size: int64(buf.Len()), SHA256: sha256.Sum256(buf.Bytes())})
+		tb = append(tb, tbItem{id: testItemID(byte(i + 1)), src: src, kind: it.kind, seq: it.seq,
+			filename: it.filename, mediaType: "text/plain", content: []byte(it.content)})
 	}
-	var out bytes.Buffer
-	w, err := bundle.NewWriter(&out, m, testInstanceKey(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, b := range blobs {
-		if err := w.WriteItem(bytes.NewReader(b)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
-	p := filepath.Join(dir, "bundle")
-	if err := os.WriteFile(p, out.Bytes(), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return p
+	return writeFile(t, dir, "bundle", buildBundle(t, parseRecipient(t, recipient), tb, tbOpts{}))
 }
 
 func hasRawControl(s string) bool {
@@ -131,9 +89,11 @@ func TestOpenListShow(t *testing.T) {
 	r = runCmd(t, "list", vpath)
 	checkOK(t, r)
 	lines := strings.Split(strings.TrimSuffix(r.stdout, "\n"), "\n")
-	if len(lines) != 3 || hasRawControl(r.stdout) {
+	if len(lines) != 4 || hasRawControl(r.stdout) ||
+		lines[0] != "# source a000000000000000: 3 items; missing seq 0; reply recipient known; no reply sent" {
 		t.Fatalf("list: %q", r.stdout)
 	}
+	lines = lines[1:]
 	if !strings.Contains(lines[2], `\u202e`) || !strings.Contains(lines[2], `\x1b[31m`) {
 		t.Errorf("list line not escaped as expected: %q", lines[2])
 	}
@@ -195,7 +155,8 @@ func TestOpenRefusals(t *testing.T) {
 	if r.code != 1 || !strings.Contains(r.stderr, "10000000000000000000000000000001") {
 		t.Errorf("damaged: %+v", r)
 	}
-	if r := runCmd(t, "list", vpath); r.code != 0 || r.stdout != "" {
+	if r := runCmd(t, "list", vpath); r.code != 0 || !strings.HasPrefix(r.stdout, "# source a000000000000000: 0 items;") ||
+		strings.Count(r.stdout, "\n") != 1 {
 		t.Errorf("list after damaged: %+v", r)
 	}
 
@@ -220,7 +181,6 @@ func TestOpenRefusals(t *testing.T) {
 	// Usage errors: exit 2, nothing created.
 	for _, args := range [][]string{
 		{"open"},
-		{"open", "-i", idPath, "-o", vpath, bpath},
 		{"open", "-i", idPath, "--instance-key", key, bpath},
 		{"open", "-o", vpath, "--instance-key", key, bpath},
 		{"open", "-i", idPath, "-o", vpath, "--instance-key", key},

@@ -1,6 +1,9 @@
 // Command sandyq-client is sandyq's offline client, for a journalist's
 // air-gapped laptop: it makes keys (age identities, the newsroom signing key,
-// journalists' access keys), signs recipient sets, and opens bundles.
+// journalists' access keys), signs recipient sets, opens bundles into a vault
+// (pinning the server's instance key on first use), lists and shows what a
+// vault holds, exports items with their metadata scrubbed, and writes signed
+// reply bundles.
 //
 // It links no networking code at all: deps_test.go checks that no "net"
 // package is in its dependency graph.
@@ -20,6 +23,8 @@ import (
 	"runtime/debug"
 	"syscall"
 	"time"
+
+	"golang.org/x/term"
 )
 
 const usage = `sandyq-client is sandyq's offline client, for an air-gapped laptop.
@@ -30,9 +35,12 @@ Usage:
     sandyq-client newsroom init -o KEYFILE
     sandyq-client recipients sign -k KEYFILE -o SET [-R FILE] [RECIPIENT...]
     sandyq-client access-key -o KEYFILE
-    sandyq-client open -i IDENTITY -o VAULT --instance-key PUB BUNDLE
+    sandyq-client open -i IDENTITY -o VAULT [--instance-key KEY|FILE] BUNDLE
     sandyq-client list VAULT
     sandyq-client show VAULT ITEM
+    sandyq-client export [--scrub] VAULT ITEM -o DIR
+    sandyq-client reply -i IDENTITY --vault VAULT --source SOURCE
+                        --access-key KEYFILE -o BUNDLE FILE...
     sandyq-client version
 
 Commands:
@@ -40,16 +48,22 @@ Commands:
     newsroom      make the newsroom signing key, which signs recipient sets
     recipients    sign a recipient set with the newsroom key
     access-key    make a journalist's access key and onion client-auth key
-    open          check a bundle and decrypt its items into a vault
-    list          list the items in a vault
+    open          check a bundle and decrypt its items into a vault; pins the
+                  server's instance key in the vault on first use
+    list          list the sources and items in a vault
     show          show an item of a vault (messages escaped for the terminal)
+    export        copy an item out of the vault, optionally scrubbing metadata
+    reply         write encrypted replies to a source into a reply bundle
     version       print the version
 
 Run "sandyq-client COMMAND -h" for the flags and examples of each command.
+ITEM and SOURCE are IDs as "list" shows them, or their first 8 or more hex
+digits.
 
-Output: data (public keys, recipients) goes to stdout; messages go to
-stderr, prefixed "sandyq-client:". Key files are created with mode 0600 and
-never overwritten; an output file is written only when the command succeeds.
+Output: data (public keys, recipients, listings) goes to stdout; messages go
+to stderr, prefixed "sandyq-client:". Key files are created with mode 0600
+and never overwritten; an output file is written only when the command
+succeeds.
 
 Exit codes:
     0  success
@@ -63,6 +77,9 @@ Examples:
     sandyq-client access-key -o access.key
     sandyq-client open -i journalist.age -o vault --instance-key sandyq-instance1... bundle.sqb
     sandyq-client list vault
+    sandyq-client export --scrub vault 10a1b2c3 -o exports
+    sandyq-client reply -i journalist.age --vault vault --source a1b2c3d4 \
+        --access-key access.key -o replies.sqb reply.txt
 `
 
 // Exit codes shared by every command.
@@ -77,6 +94,7 @@ var errUsage = errors.New("usage error")
 
 // env is what a command may touch of the outside world. Tests replace it.
 type env struct {
+	stdin  io.Reader
 	stdout io.Writer
 	stderr io.Writer
 	rand   io.Reader
@@ -87,6 +105,10 @@ type env struct {
 	// without echo. Nil means readPassphrase (SANDYQ_PASSPHRASE or /dev/tty).
 	passphrase func(e *env, prompt string) (string, error)
 
+	// stdinTerminal says whether stdin is a terminal: only then does a
+	// command ask the user a question on it (open's key confirmation).
+	stdinTerminal bool
+
 	// scryptLogN is the scrypt work factor (log2 N) used to protect
 	// identities with a passphrase. Zero means age's default; tests set a
 	// low value (never set it in production).
@@ -96,11 +118,13 @@ type env struct {
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := run(ctx, os.Args[1:], &env{
-		stdout: os.Stdout,
-		stderr: os.Stderr,
-		rand:   rand.Reader,
-		getenv: os.Getenv,
-		now:    time.Now,
+		stdin:         os.Stdin,
+		stdinTerminal: term.IsTerminal(int(os.Stdin.Fd())),
+		stdout:        os.Stdout,
+		stderr:        os.Stderr,
+		rand:          rand.Reader,
+		getenv:        os.Getenv,
+		now:           time.Now,
 	})
 	stop()
 	os.Exit(code)
@@ -120,6 +144,8 @@ func commands() []command {
 		{"open", runOpen},
 		{"list", runList},
 		{"show", runShow},
+		{"export", runExport},
+		{"reply", runReply},
 		{"version", runVersion},
 	}
 }
