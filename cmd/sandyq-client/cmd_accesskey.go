@@ -1,16 +1,10 @@
 package main
 
 import (
-	"bufio"
 	"context"
-	"crypto/ecdh"
-	"encoding/base32"
-	"errors"
 	"fmt"
-	"io"
-	"strings"
 
-	"sandyq/crypto/sign"
+	"sandyq/client/accesskey"
 )
 
 const accessKeyHelp = `usage: sandyq-client access-key -o KEYFILE
@@ -41,83 +35,6 @@ Examples:
     sandyq-client access-key -o access.key > access.pub
 `
 
-// onionB32 is tor's encoding of v3 client authorization keys (as in
-// sandyq/server/onion, which this command must not import: it links net).
-var onionB32 = base32.StdEncoding.WithPadding(base32.NoPadding)
-
-// accessKey is the content of an access key file.
-type accessKey struct {
-	access    *sign.PrivateKey
-	onionAuth *ecdh.PrivateKey
-}
-
-// String returns the access key file's contents. It is a secret.
-func (k *accessKey) String() string {
-	return "access: " + k.access.String() + "\n" +
-		"onion-auth: " + onionB32.EncodeToString(k.onionAuth.Bytes()) + "\n"
-}
-
-// Public returns the public halves, in the same format.
-func (k *accessKey) Public() string {
-	return "access: " + k.access.Public().String() + "\n" +
-		"onion-auth: " + onionB32.EncodeToString(k.onionAuth.PublicKey().Bytes()) + "\n"
-}
-
-func generateAccessKey(rand io.Reader) (*accessKey, error) {
-	a, err := sign.Generate(rand, sign.Access)
-	if err != nil {
-		return nil, err
-	}
-	seed := make([]byte, 32)
-	defer clear(seed)
-	if _, err := io.ReadFull(rand, seed); err != nil {
-		return nil, err
-	}
-	o, err := ecdh.X25519().NewPrivateKey(seed)
-	if err != nil {
-		return nil, err
-	}
-	return &accessKey{access: a, onionAuth: o}, nil
-}
-
-// errBadAccessKey is returned for an access key file that does not follow
-// the format; it never contains the file's contents.
-var errBadAccessKey = errors.New("malformed access key file")
-
-// parseAccessKey parses an access key file: exactly the lines "access: …"
-// and "onion-auth: …", in that order.
-func parseAccessKey(data string) (*accessKey, error) {
-	sc := bufio.NewScanner(strings.NewReader(data))
-	var vals []string
-	for i, want := range []string{"access: ", "onion-auth: "} {
-		if !sc.Scan() {
-			return nil, fmt.Errorf("%w: missing line %d", errBadAccessKey, i+1)
-		}
-		v, ok := strings.CutPrefix(sc.Text(), want)
-		if !ok {
-			return nil, fmt.Errorf("%w: error at line %d", errBadAccessKey, i+1)
-		}
-		vals = append(vals, v)
-	}
-	if sc.Scan() || sc.Err() != nil {
-		return nil, fmt.Errorf("%w: extra data after line 2", errBadAccessKey)
-	}
-	a, err := sign.ParsePrivateKey(vals[0], sign.Access)
-	if err != nil {
-		return nil, fmt.Errorf("%w: line 1: %w", errBadAccessKey, err)
-	}
-	b, err := onionB32.DecodeString(strings.ToUpper(vals[1]))
-	if err != nil || len(vals[1]) != 52 || len(b) != 32 {
-		return nil, fmt.Errorf("%w: line 2: not a base32 x25519 key", errBadAccessKey)
-	}
-	defer clear(b)
-	o, err := ecdh.X25519().NewPrivateKey(b)
-	if err != nil {
-		return nil, fmt.Errorf("%w: line 2: not an x25519 key", errBadAccessKey)
-	}
-	return &accessKey{access: a, onionAuth: o}, nil
-}
-
 func runAccessKey(ctx context.Context, e *env, args []string) error {
 	fs := newFlagSet("access-key")
 	out := fs.String("o", "", "")
@@ -131,7 +48,7 @@ func runAccessKey(ctx context.Context, e *env, args []string) error {
 	if *out == "" {
 		return usageErr(e, "access-key", "missing -o KEYFILE")
 	}
-	k, err := generateAccessKey(e.rand)
+	k, err := accesskey.Generate(e.rand)
 	if err != nil {
 		return fmt.Errorf("generating the access key: %w", err)
 	}

@@ -12,6 +12,7 @@ import (
 
 	"filippo.io/age"
 
+	"sandyq/client/accesskey"
 	"sandyq/client/reply"
 	"sandyq/client/vault"
 	"sandyq/crypto/recipients"
@@ -140,7 +141,7 @@ func runReply(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	ak, err := parseAccessKey(string(akData))
+	ak, err := accesskey.Parse(string(akData))
 	clear(akData)
 	if err != nil {
 		return fmt.Errorf("the --access-key file: %w", err)
@@ -164,7 +165,7 @@ func runReply(ctx context.Context, e *env, args []string) error {
 		replies = append(replies, r)
 	}
 
-	if err := writeReplyBundle(*out, replies, ak.access); err != nil {
+	if err := writeReplyBundle(*out, replies, ak.Access); err != nil {
 		return err
 	}
 	day := uint32(e.now().Unix() / 86400)

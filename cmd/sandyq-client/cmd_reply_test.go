@@ -13,6 +13,7 @@ import (
 
 	"filippo.io/age"
 
+	"sandyq/client/accesskey"
 	"sandyq/client/bundle"
 	"sandyq/client/reply"
 	"sandyq/crypto/codename"
@@ -68,7 +69,7 @@ func (re *replyEnv) args(out string, extra ...string) []string {
 // returns its manifest entries and items.
 func readReplies(t *testing.T, akPath, path string) ([]bundle.Reply, [][]byte) {
 	t.Helper()
-	ak, err := parseAccessKey(string(mustRead(t, akPath)))
+	ak, err := accesskey.Parse(string(mustRead(t, akPath)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,7 +78,7 @@ func readReplies(t *testing.T, akPath, path string) ([]bundle.Reply, [][]byte) {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	br, err := bundle.NewReader(f, bundle.Replies, bundle.TrustKeys(ak.access.Public()), nil)
+	br, err := bundle.NewReader(f, bundle.Replies, bundle.TrustKeys(ak.Access.Public()), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

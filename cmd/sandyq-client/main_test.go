@@ -14,6 +14,7 @@ import (
 	"filippo.io/age"
 	"filippo.io/age/armor"
 
+	"sandyq/client/accesskey"
 	"sandyq/crypto/recipients"
 	"sandyq/crypto/sign"
 	"sandyq/server/onion"
@@ -410,14 +411,14 @@ func TestAccessKey(t *testing.T) {
 	}
 
 	secret := string(mustRead(t, kf))
-	k, err := parseAccessKey(secret)
+	k, err := accesskey.Parse(secret)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if k.Public() != r.stdout || k.String() != secret {
 		t.Fatal("key file and printed public keys disagree")
 	}
-	if strings.Contains(r.stdout+r.stderr, k.access.String()) || strings.Contains(r.stdout, strings.TrimPrefix(strings.Split(secret, "\n")[1], "onion-auth: ")) {
+	if strings.Contains(r.stdout+r.stderr, k.Access.String()) || strings.Contains(r.stdout, strings.TrimPrefix(strings.Split(secret, "\n")[1], "onion-auth: ")) {
 		t.Fatal("a secret was printed")
 	}
 	// The private key has tor's form too (the journalist's tor reads it).
@@ -432,7 +433,7 @@ func TestAccessKey(t *testing.T) {
 		strings.Split(secret, "\n")[1] + "\n" + strings.Split(secret, "\n")[0] + "\n",
 		strings.Replace(secret, "onion-auth: ", "onion-auth: A", 1),
 	} {
-		if _, err := parseAccessKey(bad); !errors.Is(err, errBadAccessKey) {
+		if _, err := accesskey.Parse(bad); !errors.Is(err, accesskey.ErrMalformed) {
 			t.Errorf("accepted a malformed file: %v", err)
 		}
 	}
