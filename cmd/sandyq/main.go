@@ -25,6 +25,7 @@ Usage:
     sandyq admin -d DIR COMMAND [ARGS]
     sandyq fetch --server ADDR --access-key FILE -o BUNDLE
     sandyq push --server ADDR --access-key FILE BUNDLE
+    sandyq submit --server ADDR --newsroom-key PUB [-m TEXT] FILE...
     sandyq version
 
 Commands:
@@ -33,6 +34,7 @@ Commands:
     admin      journalists, keys, recipient sets, status, check
     fetch      (journalist) fetch new submissions as an encrypted bundle
     push       (journalist) upload a reply bundle
+    submit     (source) encrypt and send a message and files from this computer
     version    print the version
 
 Run "sandyq COMMAND -h" for the flags and examples of each command.
@@ -94,6 +96,7 @@ func commands() []command {
 		{"serve", runServe},
 		{"fetch", runFetch},
 		{"push", runPush},
+		{"submit", runSubmit},
 		{"version", runVersion},
 	}
 }

@@ -22,6 +22,8 @@ type Handler struct {
 	kdf          semaphore // Argon2id derivations in progress
 	newCodenames *bucket
 	logins       *bucket
+	apiSess      apiSessions   // sessions of the source API (sandyq submit)
+	apiResLife   time.Duration // how long an API reservation waits for its upload
 }
 
 // New returns a Handler for cfg. It fails only on a bad configuration.
@@ -49,6 +51,8 @@ func New(cfg Config) (*Handler, error) {
 		kdf:          make(semaphore, l.KDFConcurrency),
 		newCodenames: newBucket(l.NewCodenamesPerMinute, cfg.Now),
 		logins:       newBucket(l.LoginsPerMinute, cfg.Now),
+		apiSess:      apiSessions{byKey: map[[32]byte]*apiSession{}, reserved: make(semaphore, l.MaxConcurrentUploads)},
+		apiResLife:   apiReservationLife,
 	}, nil
 }
 
@@ -95,6 +99,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		tw.Header()["Content-Length"] = []string{fmt.Sprint(len(styleCSS))}
 		tw.WriteHeader(http.StatusOK)
 		tw.Write(styleCSS)
+		return
+	}
+	if rest, ok := strings.CutPrefix(path, "/api/v1/"); ok {
+		h.api(tw, r, rest)
 		return
 	}
 	first, rest, _ := strings.Cut(path[1:], "/")

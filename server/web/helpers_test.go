@@ -100,7 +100,7 @@ func newEnv(t testing.TB, opts ...envOption) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	signed := &recipients.Signed{Set: *set}
+	signed := &recipients.Signed{Set: *set, Raw: []byte("signed statement of set " + set.IDString() + "\n")}
 	cfg := Config{
 		Store:  st,
 		Pepper: e.pepper,
