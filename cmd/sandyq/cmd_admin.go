@@ -6,23 +6,22 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
+	"strings"
 	"time"
 
 	"sandyq/crypto/recipients"
 	"sandyq/crypto/sign"
 	"sandyq/server/datadir"
-	"sandyq/server/keyring"
-	"sandyq/server/onion"
 	"sandyq/server/store"
 )
 
 const adminUsage = `usage: sandyq admin -d DIR COMMAND [ARGS]
 
-Administers a data directory. While "sandyq serve" runs, the journalist
-commands go to it through DIR/control.sock and take effect at once; when
-no server runs, they open the store directly. The other commands open the
-store directly: stop "sandyq serve" first (a locked store is reported
-within seconds).
+Administers a data directory. While "sandyq serve" runs, commands go to it
+through DIR/control.sock (mode 0600) and take effect at once; when no
+server runs, they open the store directly, running the same code. Only
+"newsroom pin" needs the server stopped.
 
 Commands:
     journalist add NAME PUBFILE    register a journalist: PUBFILE holds the two
@@ -34,8 +33,17 @@ Commands:
                                    without its onion key before this returns
     newsroom pin [--replace] PUB   pin the newsroom's public signing key
     newsroom show                  print the pinned newsroom key
-    recipients install FILE...     install signed recipient sets ("-" is stdin)
+    recipients install FILE...     install signed recipient sets ("-" is stdin);
+                                   all are verified before any is installed
+    recipients schedule FILE...    the same, for a series of future sets (epochs):
+                                   the server switches at each start date
     recipients show                list installed sets and which is in force
+    onion show                     the onion addresses, old ones with their end
+    onion rotate [--grace D] [ROLE] a new address for ROLE (source, the default,
+                                   or journalist) at once; the old one is served
+                                   for D more (default 168h)
+    retention set DAYS             delete fetched items DAYS after they arrived
+                                   (0: keep until deleted); applied hourly
     status                         counts and sizes (nothing about any source)
     check                          verify the store's structure and invariants
 
@@ -45,6 +53,8 @@ Examples:
     sandyq admin -d /var/lib/sandyq newsroom pin sandyq-newsroom1qqs...
     sandyq admin -d /var/lib/sandyq recipients install set-2026.txt
     sandyq admin -d /var/lib/sandyq recipients show
+    sandyq admin -d /var/lib/sandyq onion rotate --grace 72h source
+    sandyq admin -d /var/lib/sandyq retention set 30
     sandyq admin -d /var/lib/sandyq check
 `
 
@@ -80,14 +90,18 @@ func runAdmin(ctx context.Context, e *env, args []string) error {
 		}
 		fmt.Fprintln(e.stdout, k)
 		return nil
-	case len(rest) >= 2 && rest[0] == "recipients" && rest[1] == "install":
-		return adminRecipientsInstall(e, d, rest[2:])
+	case len(rest) >= 2 && rest[0] == "recipients" && (rest[1] == "install" || rest[1] == "schedule"):
+		return adminRecipientsInstall(ctx, e, d, rest[2:])
 	case len(rest) == 2 && rest[0] == "recipients" && rest[1] == "show":
-		return adminRecipientsShow(e, d)
+		return adminRecipientsShow(ctx, e, d)
 	case len(rest) == 1 && rest[0] == "status":
-		return adminStatus(e, d)
+		return adminStatus(ctx, e, d)
 	case len(rest) == 1 && rest[0] == "check":
-		return adminCheck(e, d)
+		return adminCheck(ctx, e, d)
+	case len(rest) >= 1 && rest[0] == "onion":
+		return adminOnion(ctx, e, d, rest[1:])
+	case len(rest) >= 1 && rest[0] == "retention":
+		return adminRetention(ctx, e, d, rest[1:])
 	}
 	return usageErr(e, "admin", "unknown admin command %q", joinArgs(rest))
 }
@@ -144,154 +158,195 @@ func adminNewsroomPin(e *env, d *datadir.Dir, args []string) error {
 	return nil
 }
 
-// openAdminKeyring opens the store and the verified keyring.
-func openAdminKeyring(d *datadir.Dir) (*store.Store, *keyring.Keyring, error) {
-	text, err := d.NewsroomKey()
-	if err != nil {
-		return nil, nil, err
-	}
-	if text == "" {
-		return nil, nil, errors.New("no newsroom key is pinned: run \"sandyq admin newsroom pin PUB\" first")
-	}
-	newsroom, err := sign.ParsePublicKey(text, sign.Newsroom)
-	if err != nil {
-		return nil, nil, fmt.Errorf("pinned newsroom key: %w", err)
-	}
-	st, err := store.Open(d.StorePath(), nil)
-	if err != nil {
-		return nil, nil, err
-	}
-	kr, err := keyring.New(st, newsroom, time.Now)
-	if err != nil {
-		st.Close()
-		return nil, nil, err
-	}
-	return st, kr, nil
-}
-
-func adminRecipientsInstall(e *env, d *datadir.Dir, files []string) error {
+func adminRecipientsInstall(ctx context.Context, e *env, d *datadir.Dir, files []string) error {
 	if len(files) == 0 {
 		return usageErr(e, "admin", "recipients install needs at least one FILE")
 	}
-	// Read and verify every file before installing any: a bad file in a
-	// schedule changes nothing.
-	raws := make([][]byte, len(files))
-	for i, name := range files {
-		var r io.Reader
-		if name == "-" {
-			r = e.stdin
-		} else {
-			f, err := os.Open(name)
-			if err != nil {
-				return fmt.Errorf("reading recipient set: %w", err)
-			}
-			defer f.Close()
-			r = f
-		}
-		b, err := io.ReadAll(io.LimitReader(r, recipients.MaxSize+1))
+	// Read every file first; the server (or the direct path) verifies every
+	// set before installing any: a bad file in a schedule changes nothing.
+	var a recipientsInstallArgs
+	for _, name := range files {
+		b, err := readSmallFile(e, name, recipients.MaxSize)
 		if err != nil {
 			return fmt.Errorf("reading recipient set %q: %w", name, err)
 		}
-		raws[i] = b
+		if sign.LooksSecret(b) {
+			return fmt.Errorf("%s holds a secret key, not a signed recipient set: nothing was installed", name)
+		}
+		a.Sets = append(a.Sets, b)
+		a.Names = append(a.Names, name)
 	}
-	st, kr, err := openAdminKeyring(d)
+	sets, err := adminOp(ctx, e, d, opRecipientsInstall, a, func(o *ops) ([]setInfo, error) {
+		return o.recipientsInstall(ctx, a)
+	})
 	if err != nil {
 		return err
 	}
-	defer st.Close()
-	for i, raw := range raws {
-		if _, err := kr.Verify(raw); err != nil {
-			return fmt.Errorf("recipient set %q: %w", files[i], err)
-		}
-	}
-	for i, raw := range raws {
-		s, err := kr.Install(raw)
-		if err != nil {
-			return fmt.Errorf("recipient set %q: %w", files[i], err)
-		}
-		infof(e, "installed recipient set %s (%s, %d recipients, valid %s to %s)", s.IDString(), s.Kind, len(s.Recipients),
-			s.NotBefore.Format(time.RFC3339), s.NotAfter.Format(time.RFC3339))
+	for _, s := range sets {
+		infof(e, "installed recipient set %s (%s, %d recipients, valid %s to %s; %s)", s.ID, s.Kind, len(s.Recipients),
+			s.NotBefore.Format(time.RFC3339), s.NotAfter.Format(time.RFC3339), s.State)
 	}
 	return nil
 }
 
-func adminRecipientsShow(e *env, d *datadir.Dir) error {
-	st, kr, err := openAdminKeyring(d)
+func adminRecipientsShow(ctx context.Context, e *env, d *datadir.Dir) error {
+	l, err := adminOp(ctx, e, d, opRecipientsShow, struct{}{}, func(o *ops) (*recipientsList, error) {
+		return o.recipientsShow(ctx, struct{}{})
+	})
 	if err != nil {
 		return err
 	}
-	defer st.Close()
-	cur, _ := kr.Current()
-	all := kr.All()
-	if len(all) == 0 {
+	if len(l.Sets) == 0 {
 		infof(e, "no recipient set is installed")
 		return nil
 	}
-	now := time.Now()
-	for _, s := range all {
-		state := "future"
-		switch {
-		case cur != nil && s.ID == cur.ID:
-			state = "IN FORCE"
-		case !now.Before(s.NotAfter):
-			state = "expired"
-		case s.ValidAt(now):
-			state = "valid"
-		}
-		fmt.Fprintf(e.stdout, "%s  %-8s  %-6s  %s .. %s  %d recipients\n", s.IDString(), state, s.Kind,
-			s.NotBefore.Format(time.RFC3339), s.NotAfter.Format(time.RFC3339), len(s.Recipients))
-		for _, r := range s.Signed.Recipients {
-			fmt.Fprintf(e.stdout, "    %s\n", r)
-		}
-	}
-	if cur == nil {
+	printSets(e, l.Sets)
+	if l.InForce == "" {
 		warnf(e, "no set is in force now: the submission form is closed")
 	}
 	return nil
 }
 
-func adminStatus(e *env, d *datadir.Dir) error {
-	st, err := store.Open(d.StorePath(), &store.Options{ReadOnly: true})
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	stats, err := st.Stats()
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(e.stdout, "sources:         %d\n", stats.Sources)
-	fmt.Fprintf(e.stdout, "items:           %d (%s of ciphertext)\n", stats.Items, mib(stats.ItemBytes))
-	fmt.Fprintf(e.stdout, "replies:         %d (%s)\n", stats.Replies, mib(stats.ReplyBytes))
-	fmt.Fprintf(e.stdout, "pending uploads: %d\n", stats.Pending)
-	fmt.Fprintf(e.stdout, "recipient sets:  %d\n", stats.RecipientSets)
-	fmt.Fprintf(e.stdout, "journalists:     %d\n", stats.Journalists)
-	fmt.Fprintf(e.stdout, "store file:      %s (%s in free pages until compaction)\n", mib(stats.FileSize), mib(stats.FreeBytes))
-	if free, err := diskFree(d.Path()); err == nil {
-		fmt.Fprintf(e.stdout, "disk free:       %s\n", mib(int64(free)))
-	}
-	if inst, err := d.InstanceKey(); err == nil {
-		fmt.Fprintf(e.stdout, "instance key:    %s\n", inst.Public())
-	}
-	for _, name := range []string{sourceService, journalistService} {
-		if addr, err := onion.KeyAddress(d.Join(datadir.OnionDir), name); err == nil {
-			fmt.Fprintf(e.stdout, "%-17s%s\n", name+" onion:", addr)
+func printSets(e *env, sets []setInfo) {
+	for _, s := range sets {
+		fmt.Fprintf(e.stdout, "%s  %-8s  %-6s  %s .. %s  %d recipients\n", s.ID, strings.ToUpper(s.State), s.Kind,
+			s.NotBefore.Format(time.RFC3339), s.NotAfter.Format(time.RFC3339), len(s.Recipients))
+		for _, r := range s.Recipients {
+			fmt.Fprintf(e.stdout, "    %s\n", r)
 		}
+	}
+}
+
+func adminStatus(ctx context.Context, e *env, d *datadir.Dir) error {
+	si, err := adminOp(ctx, e, d, opStatus, struct{}{}, func(o *ops) (*statusInfo, error) {
+		return o.status(ctx, struct{}{})
+	})
+	if err != nil {
+		return err
+	}
+	st := si.Stats
+	state := "stopped"
+	if si.Serving {
+		state = "serving"
+	}
+	fmt.Fprintf(e.stdout, "server:          %s\n", state)
+	fmt.Fprintf(e.stdout, "sources:         %d\n", st.Sources)
+	fmt.Fprintf(e.stdout, "items:           %d (%s of ciphertext)\n", st.Items, mib(st.ItemBytes))
+	fmt.Fprintf(e.stdout, "replies:         %d (%s)\n", st.Replies, mib(st.ReplyBytes))
+	fmt.Fprintf(e.stdout, "pending uploads: %d\n", st.Pending)
+	fmt.Fprintf(e.stdout, "journalists:     %d\n", si.Journalists)
+	fmt.Fprintf(e.stdout, "store file:      %s (%s in free pages until compaction)\n", mib(st.FileSize), mib(st.FreeBytes))
+	fmt.Fprintf(e.stdout, "disk free:       %s\n", mib(si.DiskFree))
+	if si.Retention == 0 {
+		fmt.Fprintf(e.stdout, "retention:       keep until deleted\n")
+	} else {
+		fmt.Fprintf(e.stdout, "retention:       delete fetched items after %d days\n", si.Retention)
+	}
+	fmt.Fprintf(e.stdout, "instance key:    %s\n", si.InstanceKey)
+	printOnions(e, si.Onions)
+	if si.InForce == "" {
+		fmt.Fprintf(e.stdout, "recipient set:   none in force: the submission form is closed\n")
+	} else {
+		fmt.Fprintf(e.stdout, "recipient set:   %s in force\n", si.InForce)
+	}
+	for _, s := range si.Sets {
+		fmt.Fprintf(e.stdout, "    %s  %-8s %s .. %s\n", s.ID, s.State, s.NotBefore.Format(time.RFC3339), s.NotAfter.Format(time.RFC3339))
 	}
 	return nil
 }
 
-func adminCheck(e *env, d *datadir.Dir) error {
-	st, err := store.Open(d.StorePath(), &store.Options{ReadOnly: true})
+func printOnions(e *env, list []onionInfo) {
+	for _, o := range list {
+		if o.Current {
+			fmt.Fprintf(e.stdout, "%-17shttp://%s/\n", o.Role+" onion:", o.Address)
+		} else {
+			fmt.Fprintf(e.stdout, "%-17shttp://%s/ (old, served until %s)\n", o.Role+" onion:", o.Address, o.Until.Format(time.RFC3339))
+		}
+	}
+}
+
+func adminCheck(ctx context.Context, e *env, d *datadir.Dir) error {
+	msg, err := adminOp(ctx, e, d, opCheck, struct{}{}, func(o *ops) (string, error) {
+		return o.check(ctx, struct{}{})
+	})
 	if err != nil {
 		return err
 	}
-	defer st.Close()
-	if err := st.Check(); err != nil {
-		return fmt.Errorf("check found problems:\n%w", err)
-	}
-	infof(e, "check: no problems found")
+	infof(e, "check: %s", msg)
 	return nil
+}
+
+func adminOnion(ctx context.Context, e *env, d *datadir.Dir, args []string) error {
+	if len(args) == 1 && args[0] == "show" {
+		list, err := adminOp(ctx, e, d, opOnionShow, struct{}{}, func(o *ops) ([]onionInfo, error) {
+			return o.onionList(), nil
+		})
+		if err != nil {
+			return err
+		}
+		printOnions(e, list)
+		return nil
+	}
+	if len(args) >= 1 && args[0] == "rotate" {
+		fs := newFlagSet("admin onion rotate")
+		grace := fs.Duration("grace", 7*24*time.Hour, "how long the old address is still served")
+		if err := parseFlags(e, fs, adminUsage, args[1:]); err != nil {
+			return err
+		}
+		role := sourceService
+		if fs.NArg() == 1 {
+			role = fs.Arg(0)
+		} else if fs.NArg() > 1 {
+			return usageErr(e, "admin", "onion rotate takes at most one ROLE (source or journalist)")
+		}
+		a := onionRotateArgs{Role: role, Grace: *grace}
+		info, err := adminOp(ctx, e, d, opOnionRotate, a, func(o *ops) (*onionInfo, error) {
+			return o.onionRotate(ctx, a)
+		})
+		if err != nil {
+			return err
+		}
+		infof(e, "new %s address (the old one is served for %v more):", info.Role, *grace)
+		fmt.Fprintf(e.stdout, "http://%s/\n", info.Address)
+		return nil
+	}
+	return usageErr(e, "admin", "usage: onion show | onion rotate [--grace DURATION] [source|journalist]")
+}
+
+func adminRetention(ctx context.Context, e *env, d *datadir.Dir, args []string) error {
+	if len(args) != 2 || args[0] != "set" {
+		return usageErr(e, "admin", "usage: retention set DAYS (0: keep until deleted)")
+	}
+	days, err := parseDays(args[1])
+	if err != nil {
+		return usageErr(e, "admin", "retention set: %v", err)
+	}
+	a := retentionArgs{Days: days}
+	res, err := adminOp(ctx, e, d, opRetentionSet, a, func(o *ops) (*retentionResult, error) {
+		return o.retentionSet(ctx, a)
+	})
+	if err != nil {
+		return err
+	}
+	if res.Days == 0 {
+		infof(e, "retention off: items are kept until deleted")
+	} else {
+		infof(e, "fetched items are deleted %d days after they arrived; %d deleted now", res.Days, res.Deleted)
+		hintf(e, "deleted items stay in free pages of the store file until \"sandyq admin compact\"")
+	}
+	return nil
+}
+
+// parseDays accepts "30", "30d" or a Go duration in whole days ("720h").
+func parseDays(s string) (int, error) {
+	if n, err := strconv.Atoi(strings.TrimSuffix(s, "d")); err == nil && n >= 0 {
+		return n, nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d < 0 || d%(24*time.Hour) != 0 {
+		return 0, fmt.Errorf("%q is not a number of days (30, 30d or 720h)", s)
+	}
+	return int(d / (24 * time.Hour)), nil
 }
 
 func mib(n int64) string { return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20)) }

@@ -14,7 +14,6 @@ import (
 	"os"
 	"runtime/debug"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
@@ -170,27 +169,36 @@ func runServe(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	jsrv := journalistServer(jh)
-	o := &ops{st: st, reg: reg, now: time.Now}
+	o := &ops{d: d, st: st, reg: reg, kr: kr, now: time.Now, serving: true}
 
-	var ln, jln net.Listener
-	var tor *onion.Tor
+	errc := make(chan error, 4)
+	serve := func(s *http.Server, l net.Listener) {
+		if err := s.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			errc <- err
+		}
+	}
 	if *devListen != "" {
-		ln, err = net.Listen("tcp", *devListen)
+		ln, err := net.Listen("tcp", *devListen)
 		if err != nil {
 			return fmt.Errorf("listening on %s: %w", *devListen, err)
 		}
 		warnf(e, "DEVELOPMENT MODE: serving plain HTTP on %s without Tor; sources are NOT anonymous", ln.Addr())
 		fmt.Fprintf(e.stdout, "http://%s/\n", ln.Addr())
+		go serve(srv, ln)
 		if *devJournalist != "" {
-			jln, err = net.Listen("tcp", *devJournalist)
+			jln, err := net.Listen("tcp", *devJournalist)
 			if err != nil {
 				return fmt.Errorf("listening on %s: %w", *devJournalist, err)
 			}
 			warnf(e, "DEVELOPMENT MODE: serving the journalist API on %s without Tor", jln.Addr())
 			fmt.Fprintf(e.stdout, "http://%s/\n", jln.Addr())
+			go serve(jsrv, jln)
 		}
 	} else {
-		tor, err = onion.Start(ctx, onion.Config{
+		if err := cleanOnions(d, st, time.Now()); err != nil {
+			return fmt.Errorf("onion services: %w", err)
+		}
+		tor, err := onion.Start(ctx, onion.Config{
 			DataDir:    d.Join(datadir.OnionDir),
 			Tor:        *torPath,
 			ExtraTorrc: extraTorrc,
@@ -203,25 +211,43 @@ func runServe(ctx context.Context, e *env, args []string) error {
 			return fmt.Errorf("starting tor: %w", err)
 		}
 		defer tor.Close()
-		infof(e, "publishing the source onion service (this can take a minute)")
-		svc, err := tor.Publish(ctx, onion.ServiceOptions{
-			Name:       sourceService,
-			PoW:        true,
-			IntroRate:  25,
-			IntroBurst: 200,
-			MaxStreams: 20,
-		})
-		if err != nil {
-			return fmt.Errorf("publishing the source onion service: %w", err)
-		}
-		ln = svc.Listener()
-		fmt.Fprintf(e.stdout, "http://%s/\n", svc.Addr())
-		jaddr, jl, err := publishJournalist(ctx, e, d, tor, o)
+		m := &onionManager{e: e, d: d, st: st, tor: tor, src: make(chan net.Listener, 16), jmux: newMuxListener(),
+			reg: reg, services: map[string]*onion.Service{}, roles: map[string]string{}}
+		o.onions, o.onionAuth = m, m.setJournalistAuth
+		go func() {
+			for l := range m.src {
+				go serve(srv, l)
+			}
+		}()
+		go serve(jsrv, m.jmux)
+		state, err := loadOnionState(st)
 		if err != nil {
 			return err
 		}
-		jln = jl
-		fmt.Fprintf(e.stdout, "http://%s/\n", jaddr)
+		infof(e, "publishing the onion services (this can take a minute)")
+		for _, role := range onionRoles {
+			r := state[role]
+			for _, name := range append([]string{r.Current}, retiringNames(r)...) {
+				if err := m.publish(ctx, role, name); err != nil {
+					return fmt.Errorf("publishing the %s onion service: %w", role, err)
+				}
+			}
+		}
+		if len(reg.OnionKeys()) == 0 {
+			warnf(e, "no journalist is registered: the journalist onion is published once one is (\"sandyq admin journalist add\")")
+		}
+		for _, role := range onionRoles {
+			addr, err := onion.KeyAddress(d.Join(datadir.OnionDir), state[role].Current)
+			if err != nil {
+				return fmt.Errorf("%s onion key: %w", role, err)
+			}
+			fmt.Fprintf(e.stdout, "http://%s/\n", addr)
+			for _, x := range state[role].Retiring {
+				if a, err := onion.KeyAddress(d.Join(datadir.OnionDir), x.Name); err == nil {
+					infof(e, "also serving the old %s address %s until %s", role, a, x.Until.Format(time.RFC3339))
+				}
+			}
+		}
 	}
 	if f, ok := e.stdout.(interface{ Sync() error }); ok {
 		f.Sync()
@@ -232,12 +258,8 @@ func runServe(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	defer ctl.Close()
+	go janitor(ctx, e, o)
 
-	errc := make(chan error, 2)
-	go func() { errc <- srv.Serve(ln) }()
-	if jln != nil {
-		go func() { errc <- jsrv.Serve(jln) }()
-	}
 	infof(e, "serving; stop with Ctrl-C or SIGTERM")
 	select {
 	case err := <-errc:
@@ -270,53 +292,6 @@ func journalistServer(h http.Handler) *http.Server {
 		ErrorLog:                     log.New(io.Discard, "", 0),
 		DisableGeneralOptionsHandler: true,
 	}
-}
-
-// publishJournalist publishes the journalist onion when at least one
-// journalist is registered, and arranges for o to update its client keys
-// (publishing it on the first registration). It returns the address, which
-// is fixed by the key "sandyq init" made, and a listener that serves it.
-func publishJournalist(ctx context.Context, e *env, d *datadir.Dir, tor *onion.Tor, o *ops) (string, net.Listener, error) {
-	ml := newMuxListener()
-	var svc *onion.Service
-	var mu sync.Mutex
-	publish := func(ctx context.Context, keys []onion.ClientKey) error {
-		mu.Lock()
-		defer mu.Unlock()
-		if svc != nil {
-			return svc.SetClientAuth(ctx, keys)
-		}
-		if len(keys) == 0 {
-			return nil
-		}
-		s, err := tor.Publish(ctx, onion.ServiceOptions{
-			Name:       journalistService,
-			ClientAuth: true,
-			Clients:    keys,
-			MaxStreams: 20,
-		})
-		if err != nil {
-			return err
-		}
-		svc = s
-		go ml.feed(s.Listener())
-		return nil
-	}
-	o.onionAuth = publish
-	keys := o.reg.OnionKeys()
-	if len(keys) == 0 {
-		warnf(e, "no journalist is registered: the journalist onion is published once one is (\"sandyq admin journalist add\")")
-	} else {
-		infof(e, "publishing the journalist onion service")
-		if err := publish(ctx, keys); err != nil {
-			return "", nil, fmt.Errorf("publishing the journalist onion service: %w", err)
-		}
-	}
-	addr, err := onion.KeyAddress(d.Join(datadir.OnionDir), journalistService)
-	if err != nil {
-		return "", nil, fmt.Errorf("journalist onion key: %w", err)
-	}
-	return addr, ml, nil
 }
 
 // openKeyring loads the verified recipient sets and says what is missing.

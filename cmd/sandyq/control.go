@@ -9,9 +9,11 @@ import (
 	"log/slog"
 	"time"
 
+	"sandyq/crypto/sign"
 	"sandyq/server/control"
 	"sandyq/server/datadir"
 	"sandyq/server/journalists"
+	"sandyq/server/keyring"
 	"sandyq/server/store"
 )
 
@@ -19,9 +21,16 @@ import (
 // "sandyq admin" sends them there, or runs them itself on the store when
 // no server runs.
 const (
-	opJournalistAdd    = "journalist.add"
-	opJournalistList   = "journalist.list"
-	opJournalistRevoke = "journalist.revoke"
+	opJournalistAdd     = "journalist.add"
+	opJournalistList    = "journalist.list"
+	opJournalistRevoke  = "journalist.revoke"
+	opRecipientsInstall = "recipients.install"
+	opRecipientsShow    = "recipients.show"
+	opStatus            = "status"
+	opCheck             = "check"
+	opOnionShow         = "onion.show"
+	opOnionRotate       = "onion.rotate"
+	opRetentionSet      = "retention.set"
 )
 
 // listenControl opens the control socket of a running server and serves
@@ -36,6 +45,13 @@ func listenControl(ctx context.Context, e *env, d *datadir.Dir, o *ops) (*contro
 	handle(srv, opJournalistList, func(context.Context, struct{}) ([]journalistInfo, error) {
 		return o.journalistList(), nil
 	})
+	handle(srv, opRecipientsInstall, o.recipientsInstall)
+	handle(srv, opRecipientsShow, o.recipientsShow)
+	handle(srv, opStatus, o.status)
+	handle(srv, opCheck, o.check)
+	handle(srv, opOnionShow, func(context.Context, struct{}) ([]onionInfo, error) { return o.onionList(), nil })
+	handle(srv, opOnionRotate, o.onionRotate)
+	handle(srv, opRetentionSet, o.retentionSet)
 	go srv.Serve(ctx)
 	return srv, nil
 }
@@ -64,7 +80,7 @@ func errorCode(err error) string {
 		return "not_found"
 	case errors.Is(err, journalists.ErrExists), errors.Is(err, store.ErrExists):
 		return "conflict"
-	case errors.Is(err, journalists.ErrInvalid), errors.Is(err, store.ErrInvalid):
+	case errors.Is(err, journalists.ErrInvalid), errors.Is(err, store.ErrInvalid), errors.As(err, new(*opError)):
 		return "invalid"
 	}
 	return "failed"
@@ -99,14 +115,40 @@ func adminOp[A, R any](ctx context.Context, e *env, d *datadir.Dir, op string, a
 		}
 		return r, err
 	}
+	o, err := openDirect(d)
+	if err != nil {
+		return r, err
+	}
+	defer o.st.Close()
+	return direct(o)
+}
+
+// openDirect opens the store of a stopped server for the admin operations.
+func openDirect(d *datadir.Dir) (*ops, error) {
 	st, err := store.Open(d.StorePath(), nil)
 	if err != nil {
-		return r, err
+		return nil, err
 	}
-	defer st.Close()
-	reg, err := journalists.Load(st)
+	o := &ops{d: d, st: st, now: time.Now}
+	if o.reg, err = journalists.Load(st); err != nil {
+		st.Close()
+		return nil, err
+	}
+	text, err := d.NewsroomKey()
 	if err != nil {
-		return r, err
+		st.Close()
+		return nil, err
 	}
-	return direct(&ops{st: st, reg: reg, now: time.Now})
+	if text != "" {
+		newsroom, err := sign.ParsePublicKey(text, sign.Newsroom)
+		if err != nil {
+			st.Close()
+			return nil, fmt.Errorf("pinned newsroom key: %w", err)
+		}
+		if o.kr, err = keyring.New(st, newsroom, time.Now); err != nil {
+			st.Close()
+			return nil, err
+		}
+	}
+	return o, nil
 }

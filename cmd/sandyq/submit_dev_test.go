@@ -64,8 +64,8 @@ func TestSubmitDev(t *testing.T) {
 	files := map[string][]byte{
 		"notes.txt":  []byte("plain notes\n"),
 		"empty.bin":  nil,
-		"chunk.bin":  bytes.Repeat([]byte{7}, 64<<10),             // exactly one age chunk of content
-		"big.pdf":    append(make([]byte, 3<<20), "tail"...),       // several chunks
+		"chunk.bin":  bytes.Repeat([]byte{7}, 64<<10),            // exactly one age chunk of content
+		"big.pdf":    append(make([]byte, 3<<20), "tail"...),     // several chunks
 		"ünï côdé.x": []byte("a file name in UTF-8 with spaces"), // name bytes kept as sent
 	}
 	var paths []string
