@@ -173,7 +173,8 @@ func runServe(ctx context.Context, e *env, args []string) error {
 
 	errc := make(chan error, 4)
 	serve := func(s *http.Server, l net.Listener) {
-		if err := s.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		// A retired onion's listener is closed on purpose (net.ErrClosed).
+		if err := s.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) && !errors.Is(err, net.ErrClosed) {
 			errc <- err
 		}
 	}
