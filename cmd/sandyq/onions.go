@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"net"
 	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -157,15 +158,17 @@ func (o *ops) onionRotate(ctx context.Context, a onionRotateArgs) (*onionInfo, e
 	if err != nil {
 		return nil, err
 	}
+	crashPoint("onion-rotate:key-made")
 	r := s[a.Role]
 	old := r.Current
 	r.Current = name
 	until := o.now().Add(a.Grace).UTC().Truncate(time.Second)
 	r.Retiring = append(r.Retiring, retiring{Name: old, Until: until})
 	if err := s.save(o.st); err != nil { // the commit point
-		os.RemoveAll(dir + "/services/" + name)
+		os.RemoveAll(filepath.Join(dir, "services", name))
 		return nil, err
 	}
+	crashPoint("onion-rotate:committed")
 	if o.onions != nil {
 		if err := o.onions.publish(ctx, a.Role, name); err != nil {
 			return nil, fmt.Errorf("the new %s address %s is recorded but could not be published now (it will be at the next start): %w", a.Role, addr, err)

@@ -123,32 +123,49 @@ func (k *Keyring) Verify(raw []byte) (*Set, error) {
 // Install verifies a signed set (see Verify) and stores it. Installing the
 // same set twice is harmless.
 func (k *Keyring) Install(raw []byte) (*Set, error) {
-	s, err := k.Verify(raw)
+	sets, err := k.InstallAll([][]byte{raw})
 	if err != nil {
 		return nil, err
 	}
-	if err := k.store.PutRecipientSet(s.ID, s.Raw); errors.Is(err, store.ErrExists) {
-		old, err := k.store.RecipientSet(s.ID)
+	return sets[0], nil
+}
+
+// InstallAll verifies every set, then stores them all in one store
+// transaction (all or none: a schedule of epochs is never half installed,
+// even by a kill -9), then makes them available. Sets already installed
+// with the same bytes are accepted as they are.
+func (k *Keyring) InstallAll(raws [][]byte) ([]*Set, error) {
+	var sets []*Set
+	var recs []store.RecipientSetRecord
+	for _, raw := range raws {
+		s, err := k.Verify(raw)
 		if err != nil {
-			return nil, fmt.Errorf("installing recipient set: %w", err)
+			return nil, err
 		}
-		if !bytes.Equal(old, s.Raw) {
-			return nil, fmt.Errorf("installing recipient set: another set with ID %s is installed", s.IDString())
-		}
-		return s, nil // already installed, nothing to do
+		sets = append(sets, s)
+		recs = append(recs, store.RecipientSetRecord{ID: s.ID, Raw: s.Raw})
+	}
+	if err := k.store.PutRecipientSets(recs); errors.Is(err, store.ErrExists) {
+		return nil, errors.New("installing recipient sets: another set with the same ID is installed")
 	} else if err != nil {
-		return nil, fmt.Errorf("installing recipient set: %w", err)
+		return nil, fmt.Errorf("installing recipient sets: %w", err)
 	}
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	for _, old := range k.sets {
-		if old.ID == s.ID {
-			return old, nil
+	out := make([]*Set, len(sets))
+next:
+	for i, s := range sets {
+		for _, old := range k.sets {
+			if old.ID == s.ID {
+				out[i] = old
+				continue next
+			}
 		}
+		k.sets = append(k.sets, s)
+		out[i] = s
 	}
-	k.sets = append(k.sets, s)
 	k.sort()
-	return s, nil
+	return out, nil
 }
 
 // Current returns the set in force now, or ErrNoSet.

@@ -20,25 +20,45 @@ const SettingCurrentSet = "recipients.current"
 // immutable: putting the same bytes again is a no-op, different bytes
 // under an existing ID fail with ErrExists.
 func (s *Store) PutRecipientSet(id [16]byte, raw []byte) error {
+	return s.PutRecipientSets([]RecipientSetRecord{{ID: id, Raw: raw}})
+}
+
+// RecipientSetRecord is one set for PutRecipientSets.
+type RecipientSetRecord struct {
+	ID  [16]byte
+	Raw []byte
+}
+
+// PutRecipientSets stores several sets in one transaction: all or none
+// (a schedule of epochs is installed whole). A set already stored with the
+// same bytes is skipped; another set under the same ID is ErrExists.
+func (s *Store) PutRecipientSets(sets []RecipientSetRecord) error {
 	if err := s.writable(); err != nil {
 		return err
 	}
-	if len(raw) == 0 || len(raw) > MaxBlob {
-		return fmt.Errorf("%w: recipient set of %d bytes", ErrTooLarge, len(raw))
+	for _, r := range sets {
+		if len(r.Raw) == 0 || len(r.Raw) > MaxBlob {
+			return fmt.Errorf("%w: recipient set of %d bytes", ErrTooLarge, len(r.Raw))
+		}
 	}
-	rec := encodeBlob(raw)
 	return s.update(func(tx *bbolt.Tx) error {
 		b, err := bucket(tx, bucketSets)
 		if err != nil {
 			return err
 		}
-		if old := b.Get(id[:]); old != nil {
-			if bytes.Equal(old, rec) {
-				return nil
+		for _, r := range sets {
+			rec := encodeBlob(r.Raw)
+			if old := b.Get(r.ID[:]); old != nil {
+				if bytes.Equal(old, rec) {
+					continue
+				}
+				return fmt.Errorf("recipient set: %w", ErrExists)
 			}
-			return fmt.Errorf("recipient set: %w", ErrExists)
+			if err := b.Put(r.ID[:], rec); err != nil {
+				return err
+			}
 		}
-		return b.Put(id[:], rec)
+		return nil
 	})
 }
 
