@@ -258,9 +258,9 @@ func adminStatus(ctx context.Context, e *env, d *datadir.Dir) error {
 func printOnions(e *env, list []onionInfo) {
 	for _, o := range list {
 		if o.Current {
-			fmt.Fprintf(e.stdout, "%-17shttp://%s/\n", o.Role+" onion:", o.Address)
+			fmt.Fprintf(e.stdout, "%-18shttp://%s/\n", o.Role+" onion:", o.Address)
 		} else {
-			fmt.Fprintf(e.stdout, "%-17shttp://%s/ (old, served until %s)\n", o.Role+" onion:", o.Address, o.Until.Format(time.RFC3339))
+			fmt.Fprintf(e.stdout, "%-18shttp://%s/ (old, served until %s)\n", o.Role+" onion:", o.Address, o.Until.Format(time.RFC3339))
 		}
 	}
 }

@@ -26,9 +26,14 @@ newsroom's identities, which never touch this computer.
 
 The bundle is written to a temporary file beside BUNDLE, read back and
 checked (signature, manifest, the SHA-256 of every item), and only then
-renamed to BUNDLE; only after that does the server learn that you hold
-these items. An interrupted fetch leaves no BUNDLE and is simply repeated.
-BUNDLE is never overwritten.
+moved into place as BUNDLE; only after that does the server learn that you
+hold these items. An interrupted fetch leaves no BUNDLE and is simply
+repeated. BUNDLE is never overwritten.
+
+With --socks, that tor must already hold your onion-auth key (tor's
+ClientOnionAuthDir, or Tor Browser's onion authentication prompt): the
+journalist onion cannot be found without it. By default fetch starts its
+own tor and gives it the key from --access-key.
 
 Flags:
     --access-key FILE  your access key file, made by "sandyq-client access-key"
@@ -41,7 +46,7 @@ Exit codes: 0 also when there is nothing new (no file is written);
 
 Examples:
     sandyq fetch --server abcd...wxyz.onion --access-key access.key -o /media/usb/2026-11-26.bundle
-    sandyq fetch --server abcd...wxyz.onion --access-key access.key -o b.bundle --socks 127.0.0.1:9050
+    sandyq fetch --server abcd...wxyz.onion --access-key access.key -o b.bundle --after 0
 `
 
 func runFetch(ctx context.Context, e *env, args []string) error {
@@ -52,6 +57,9 @@ func runFetch(ctx context.Context, e *env, args []string) error {
 	out := fs.String("o", "", "bundle file to create")
 	afterFlag := fs.String("after", "", "cursor to fetch after")
 	if err := parseFlags(e, fs, fetchUsage, args); err != nil {
+		return err
+	}
+	if err := nf.validate(e, "fetch"); err != nil {
 		return err
 	}
 	switch {
@@ -72,6 +80,9 @@ func runFetch(ctx context.Context, e *env, args []string) error {
 	}
 	if _, err := os.Lstat(*out); err == nil {
 		return fmt.Errorf("%s already exists: choose another -o (bundles are never overwritten)", *out)
+	}
+	if fi, err := os.Stat(filepath.Dir(*out)); err != nil || !fi.IsDir() {
+		return fmt.Errorf("-o: the folder %s does not exist", filepath.Dir(*out))
 	}
 	key, err := readAccessKey(e, *keyFile)
 	if err != nil {
@@ -125,8 +136,7 @@ func runFetch(ctx context.Context, e *env, args []string) error {
 	if err := tmp.Close(); err != nil {
 		return fmt.Errorf("writing the bundle: %w", err)
 	}
-	// A hard link, not a rename: it fails if BUNDLE appeared meanwhile.
-	if err := os.Link(tmp.Name(), *out); err != nil {
+	if err := placeNew(tmp.Name(), *out); err != nil {
 		return fmt.Errorf("creating %s: %w", *out, err)
 	}
 	if err := syncDir(filepath.Dir(*out)); err != nil {
@@ -205,6 +215,21 @@ func explainAPIError(e *env, err error) error {
 		return err
 	}
 	return explainNetError(e, err)
+}
+
+// placeNew gives the finished file its name without ever replacing a file:
+// a hard link, which fails if the name exists; on file systems without hard
+// links (FAT and exFAT USB sticks), a rename after checking that the name
+// is free.
+func placeNew(tmp, dst string) error {
+	err := os.Link(tmp, dst)
+	if err == nil || errors.Is(err, os.ErrExist) {
+		return err
+	}
+	if _, serr := os.Lstat(dst); serr == nil {
+		return os.ErrExist
+	}
+	return os.Rename(tmp, dst)
 }
 
 func syncDir(path string) error {

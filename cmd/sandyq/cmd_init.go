@@ -76,7 +76,7 @@ func runInit(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	infof(e, "created data directory %s", d.Path())
-	infof(e, "instance key (journalists pin it on first fetch): %s", inst.Public())
+	infof(e, "instance key (each journalist's laptop pins it when it opens the first bundle): %s", inst.Public())
 	infof(e, "the source onion address (line 1, public) and the journalist onion address (line 2, only for journalists) will be:")
 	fmt.Fprintf(e.stdout, "http://%s/\n", addr)
 	fmt.Fprintf(e.stdout, "http://%s/\n", jaddr)

@@ -38,6 +38,9 @@ func runPush(ctx context.Context, e *env, args []string) error {
 	if err := parseFlags(e, fs, pushUsage, args); err != nil {
 		return err
 	}
+	if err := nf.validate(e, "push"); err != nil {
+		return err
+	}
 	switch {
 	case fs.NArg() != 1:
 		return usageErr(e, "push", "give exactly one BUNDLE")

@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"strings"
 	"syscall"
 )
 
@@ -123,6 +124,10 @@ func run(ctx context.Context, args []string, e *env) int {
 		case errors.Is(err, flag.ErrHelp):
 			return exitOK
 		case errors.Is(err, errUsage):
+			if err != errUsage { // a usage error that says what was wrong
+				errorf(e, "%s", strings.TrimPrefix(err.Error(), errUsage.Error()+": "))
+				hintf(e, "run %q for usage and examples", "sandyq "+c.name+" -h")
+			}
 			return exitUsage
 		default:
 			errorf(e, "%v", err)

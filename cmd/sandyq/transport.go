@@ -115,6 +115,15 @@ func (nf *netFlags) serverBase() (base string, isOnion bool, err error) {
 	return "http://" + net.JoinHostPort(h, port), false, nil
 }
 
+// validate checks the address flags before any other work, as a usage
+// error of cmd.
+func (nf *netFlags) validate(e *env, cmd string) error {
+	if _, _, err := nf.serverBase(); err != nil {
+		return usageErr(e, cmd, "%v", err)
+	}
+	return nil
+}
+
 // validOnionV3 reports whether name is the 56-character base32 label of a
 // v3 onion address (lower case).
 func validOnionV3(name string) bool {

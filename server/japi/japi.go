@@ -310,7 +310,7 @@ func (h *Handler) bundle(w http.ResponseWriter, r *http.Request, j *journalists.
 		return h.internal(err)
 	}
 	if after >= last {
-		w.Header()["Sandyq-Up-To"] = []string{strconv.FormatUint(max(after, last), 10)}
+		w.Header()["Sandyq-Up-To"] = []string{strconv.FormatUint(last, 10)}
 		setNoContent(w)
 		return nil
 	}

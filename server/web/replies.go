@@ -20,7 +20,7 @@ import (
 // simply not found.
 
 // maxReplyText caps the decrypted text of a reply shown on a page.
-const maxReplyText = 1 << 20
+const maxReplyText = store.MaxReplySize // a reply cannot be longer than its ciphertext
 
 // validReplyID reports whether s is a reply ID as the pages write it: 32
 // lower-case hex digits.
