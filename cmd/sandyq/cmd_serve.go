@@ -171,6 +171,11 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	jsrv := journalistServer(jh)
 	o := &ops{d: d, st: st, reg: reg, kr: kr, now: time.Now, serving: true}
 
+	// Keys a rotation stopped by a crash left behind, and old addresses
+	// whose grace ended while the server was down, go first.
+	if err := cleanOnions(d, st, time.Now()); err != nil {
+		return fmt.Errorf("onion services: %w", err)
+	}
 	errc := make(chan error, 4)
 	serve := func(s *http.Server, l net.Listener) {
 		// A retired onion's listener is closed on purpose (net.ErrClosed).
@@ -196,9 +201,6 @@ func runServe(ctx context.Context, e *env, args []string) error {
 			go serve(jsrv, jln)
 		}
 	} else {
-		if err := cleanOnions(d, st, time.Now()); err != nil {
-			return fmt.Errorf("onion services: %w", err)
-		}
 		tor, err := onion.Start(ctx, onion.Config{
 			DataDir:    d.Join(datadir.OnionDir),
 			Tor:        *torPath,

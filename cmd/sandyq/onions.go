@@ -146,6 +146,11 @@ func (o *ops) onionRotate(ctx context.Context, a onionRotateArgs) (*onionInfo, e
 	}
 	o.onionMu.Lock()
 	defer o.onionMu.Unlock()
+	if o.onions == nil { // not serving: tidy up after an earlier crash first
+		if err := cleanOnions(o.d, o.st, o.now()); err != nil {
+			return nil, err
+		}
+	}
 	s, err := loadOnionState(o.st)
 	if err != nil {
 		return nil, err
