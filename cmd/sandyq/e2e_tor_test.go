@@ -397,8 +397,15 @@ type serveProc struct {
 // stops it.
 func startServe(t *testing.T, bin, dir, torrc, tmp string) *serveProc {
 	t.Helper()
+	return startServing(t, bin, dir, tmp, "serve", "-d", dir, "--torrc", torrc, "--kdf-test")
+}
+
+// startServing starts sandyq with args (a command that serves dir) and
+// returns once it printed its two onion URLs.
+func startServing(t *testing.T, bin, dir, tmp string, args ...string) *serveProc {
+	t.Helper()
 	p := &serveProc{dir: dir, stderr: new(syncBuffer), done: make(chan struct{})}
-	p.cmd = exec.Command(bin, "serve", "-d", dir, "--torrc", torrc, "--kdf-test")
+	p.cmd = exec.Command(bin, args...)
 	p.cmd.Env = sandyqEnv("TMPDIR=" + tmp)
 	p.cmd.Stderr = p.stderr
 	r, w, err := os.Pipe()

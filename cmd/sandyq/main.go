@@ -21,6 +21,7 @@ import (
 const usage = `sandyq runs an end-to-end encrypted secure-reporting drop over Tor.
 
 Usage:
+    sandyq quickstart -d DIR
     sandyq init -d DIR [--newsroom-key PUB]
     sandyq serve -d DIR [--tor PATH] [--torrc FILE] [--dev-listen ADDR]
     sandyq admin -d DIR COMMAND [ARGS]
@@ -30,6 +31,7 @@ Usage:
     sandyq version
 
 Commands:
+    quickstart try sandyq on this machine: demo keys, a drop, serving
     init       create a data directory: store, instance pepper, onion keys
     serve      serve the source and journalist onion services until interrupted
     admin      journalists, keys, recipient sets, status, check
@@ -46,6 +48,7 @@ Exit codes:
     2  usage error (unknown command or flag, missing argument)
 
 Examples:
+    sandyq quickstart -d /tmp/sandyq-demo
     sandyq init -d /var/lib/sandyq --newsroom-key sandyq-newsroom1...
     sandyq serve -d /var/lib/sandyq
 `
@@ -92,6 +95,7 @@ type command struct {
 
 func commands() []command {
 	return []command{
+		{"quickstart", runQuickstart},
 		{"init", runInit},
 		{"admin", runAdmin},
 		{"serve", runServe},
