@@ -44,6 +44,8 @@ Commands:
                                    for D more (default 168h)
     retention set DAYS             delete fetched items DAYS after they arrived
                                    (0: keep until deleted); applied hourly
+    compact                        rewrite the store without the bytes of deleted
+                                   items (needs the server stopped)
     status                         counts and sizes (nothing about any source)
     check                          verify the store's structure and invariants
 
@@ -102,6 +104,8 @@ func runAdmin(ctx context.Context, e *env, args []string) error {
 		return adminOnion(ctx, e, d, rest[1:])
 	case len(rest) >= 1 && rest[0] == "retention":
 		return adminRetention(ctx, e, d, rest[1:])
+	case len(rest) == 1 && rest[0] == "compact":
+		return adminCompact(ctx, e, d)
 	}
 	return usageErr(e, "admin", "unknown admin command %q", joinArgs(rest))
 }
