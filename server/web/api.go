@@ -7,9 +7,10 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
+	"mime"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -22,56 +23,72 @@ import (
 // The source API (docs/format.md, "Source API") lets "sandyq submit"
 // encrypt on the source's own machine: the server hands out the signed
 // recipient set, logs the source in with the codename (the same key
-// derivation as the form), reserves an item ID and sequence number, and
-// stores the age file it is then sent as is. It lives under /api/v1/ on
-// the same onion, with the same header set, limits and throttles as the
-// pages; sessions are bearer tokens kept in memory, never cookies.
+// derivation, semaphore and throttles as the form), reserves an item ID and
+// sequence number, and stores the age file it is then sent as is. It lives
+// under /api/v1/ on the same onion, with the same header set and limits as
+// the pages; sessions are bearer tokens kept in memory, never cookies.
+//
+//	GET    /api/v1/recipients   the signed recipient set in force
+//	POST   /api/v1/session      log in (or create) with a codename: a token
+//	POST   /api/v1/items        reserve an item: its ID and sequence number
+//	PUT    /api/v1/items/{id}   the age file, streamed into the store, committed
+//	DELETE /api/v1/session      log out, aborting open reservations
+//
+// Lifetimes: a reservation not uploaded within apiReservationLife is
+// aborted (by a timer), and so is every reservation of a session that logs
+// out, is evicted, or when the Handler is closed; an upload that fails in
+// any way aborts its reservation. Nothing of a reservation therefore
+// outlives its session, and pending items never outlive the process (the
+// store removes them at Close and at Open).
 
 // API limits.
 const (
-	apiMaxJSON          = 1 << 10 // request bodies of the small calls
-	apiMaxReservations  = 16      // open reservations per API session
-	apiReservationLife  = 10 * time.Minute
-	apiTokenSize        = 32
-	contentTypeJSON     = "application/json"
-	ageHeaderLine       = "age-encryption.org/v1\n"
-	apiMaxSessionsTotal = 1000
+	apiMaxJSON         = 1 << 10 // request bodies of the small calls
+	apiMaxReservations = 16      // open reservations per API session
+	apiReservationLife = 10 * time.Minute
+	apiTokenSize       = 32 // random bytes; 64 hex digits on the wire
+	ageHeaderLine      = "age-encryption.org/v1\n"
+	contentTypeJSON    = "application/json"
+	contentTypeText    = "text/plain; charset=utf-8"
 )
 
-// apiSession is a logged-in API client.
+// apiSession is a logged-in API client. Only the source ID is kept: the
+// API never needs the reply identity that the key derivation also yields.
 type apiSession struct {
-	key      [32]byte // SHA-256 of the token
-	src      *sourceSession
+	key      [32]byte // SHA-256 of the token (the token itself is not kept)
+	src      store.SourceID
 	lastSeen time.Time                        // apiSessions.mu
 	res      map[store.ItemID]*apiReservation // apiSessions.mu
 }
 
-// apiReservation is an item reserved in the store and not yet uploaded.
-// It holds one upload slot until it is committed or aborted.
+// apiReservation is an item reserved in the store and not yet committed.
+// Its ItemWriter is touched only by whoever removed the reservation from
+// its session's map (to abort it), or by the one upload that set busy.
 type apiReservation struct {
 	w     *store.ItemWriter
 	size  int64
-	timer *time.Timer
-	busy  bool // an upload is streaming into it
+	timer *time.Timer // aborts the reservation when it expires
+	busy  bool        // apiSessions.mu: an upload is streaming into it
 }
 
-// apiSessions holds the API sessions. Every reservation is aborted when it
-// expires, fails, or its session ends. Reservations hold a slot of their
-// own (at most MaxConcurrentUploads waiting at once, whoever holds them);
-// an upload streaming into one also takes an upload slot, shared with the
-// form, only while it streams.
+// apiSessions holds the API sessions. Every open reservation holds one
+// slot of reserved (Limits.MaxReservations in all); an upload streaming
+// into one also holds an upload slot, shared with the form, while it
+// streams.
 type apiSessions struct {
 	mu       sync.Mutex
-	byKey    map[[32]byte]*apiSession
+	byKey    map[[32]byte]*apiSession // mu
+	closed   bool                     // mu: Close was called
 	reserved semaphore
 }
 
-// api routes a request below /api/v1/.
+// api routes a request below /api/v1/. Every answer has the fixed header
+// set, with Content-Type application/json unless it says otherwise.
 func (h *Handler) api(w http.ResponseWriter, r *http.Request, rest string) {
 	setFixedHeaders(w.Header(), contentTypeJSON)
 	switch {
 	case rest == "recipients":
-		if h.apiMethod(w, r, http.MethodGet) {
+		if apiMethod(w, r, http.MethodGet) {
 			h.apiRecipients(w)
 		}
 	case rest == "session" && r.Method == http.MethodPost:
@@ -81,7 +98,7 @@ func (h *Handler) api(w http.ResponseWriter, r *http.Request, rest string) {
 	case rest == "session":
 		apiError(w, http.StatusMethodNotAllowed, "use POST or DELETE")
 	case rest == "items":
-		if h.apiMethod(w, r, http.MethodPost) {
+		if apiMethod(w, r, http.MethodPost) {
 			h.apiReserve(w, r)
 		}
 	case strings.HasPrefix(rest, "items/"):
@@ -90,7 +107,7 @@ func (h *Handler) api(w http.ResponseWriter, r *http.Request, rest string) {
 			apiError(w, http.StatusNotFound, "no such endpoint")
 			return
 		}
-		if h.apiMethod(w, r, http.MethodPut) {
+		if apiMethod(w, r, http.MethodPut) {
 			h.apiUpload(w, r, id)
 		}
 	default:
@@ -98,7 +115,7 @@ func (h *Handler) api(w http.ResponseWriter, r *http.Request, rest string) {
 	}
 }
 
-func (h *Handler) apiMethod(w http.ResponseWriter, r *http.Request, method string) bool {
+func apiMethod(w http.ResponseWriter, r *http.Request, method string) bool {
 	if r.Method == method {
 		return true
 	}
@@ -107,71 +124,131 @@ func (h *Handler) apiMethod(w http.ResponseWriter, r *http.Request, method strin
 }
 
 func apiJSON(w http.ResponseWriter, status int, v any) {
-	b, _ := json.Marshal(v)
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic("web: api: " + err.Error()) // only our own maps and strings get here
+	}
 	b = append(b, '\n')
 	w.Header()["Content-Length"] = []string{strconv.Itoa(len(b))}
 	w.WriteHeader(status)
 	w.Write(b)
 }
 
+// apiError answers {"error": msg}. msg is a fixed text of this file: it
+// never holds anything the client sent.
 func apiError(w http.ResponseWriter, status int, msg string) {
 	apiJSON(w, status, map[string]string{"error": msg})
 }
 
-// apiFail maps the pages' errors to API answers.
-func apiFail(w http.ResponseWriter, err error) {
-	switch {
-	case errors.Is(err, errBusy):
-		apiError(w, http.StatusServiceUnavailable, "server busy, try again later")
-	case errors.Is(err, errTooLarge):
-		apiError(w, http.StatusRequestEntityTooLarge, "too large")
-	default:
-		apiError(w, http.StatusBadRequest, "malformed request")
-	}
+func apiBusy(w http.ResponseWriter) {
+	apiError(w, http.StatusServiceUnavailable, "server busy, try again later")
 }
 
-// readJSON decodes a small JSON body strictly.
-func readJSON(r *http.Request, v any) error {
+// readJSON decodes a small JSON body strictly into v: Content-Type
+// application/json, at most apiMaxJSON bytes, one flat object whose keys
+// are exactly (case included) among fields and appear once each, with no
+// nested values and nothing after it. encoding/json alone would take the
+// last of duplicate keys and match keys case-insensitively.
+func readJSON(w http.ResponseWriter, r *http.Request, v any, fields ...string) error {
+	ct, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if err != nil || ct != contentTypeJSON {
+		return errBadRequest
+	}
 	if r.ContentLength > apiMaxJSON {
 		return errTooLarge
 	}
-	b, err := io.ReadAll(io.LimitReader(r.Body, apiMaxJSON+1))
-	if err != nil || len(b) > apiMaxJSON {
-		return errTooLarge
+	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, apiMaxJSON))
+	if err != nil {
+		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
+			return errTooLarge
+		}
+		return errBadRequest
+	}
+	if err := checkFlatObject(b, fields); err != nil {
+		return err
 	}
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		return errBadRequest
 	}
-	if dec.More() {
+	return nil
+}
+
+// checkFlatObject checks that b is exactly one JSON object of scalar
+// values whose keys are distinct members of fields.
+func checkFlatObject(b []byte, fields []string) error {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+		return errBadRequest
+	}
+	var seen []string
+	for dec.More() {
+		t, err := dec.Token()
+		k, ok := t.(string)
+		if err != nil || !ok || !slices.Contains(fields, k) || slices.Contains(seen, k) {
+			return errBadRequest
+		}
+		seen = append(seen, k)
+		t, err = dec.Token()
+		if _, nested := t.(json.Delim); err != nil || nested {
+			return errBadRequest
+		}
+	}
+	if t, err := dec.Token(); err != nil || t != json.Delim('}') {
+		return errBadRequest
+	}
+	if _, err := dec.Token(); err != io.EOF {
 		return errBadRequest
 	}
 	return nil
 }
 
+// apiBadJSON answers a body readJSON refused.
+func apiBadJSON(w http.ResponseWriter, err error, want string) {
+	if errors.Is(err, errTooLarge) {
+		apiError(w, http.StatusRequestEntityTooLarge, "request body too large")
+		return
+	}
+	apiError(w, http.StatusBadRequest, "want Content-Type application/json and "+want)
+}
+
 // apiRecipients answers GET /api/v1/recipients with the signed set in
 // force, byte for byte.
 func (h *Handler) apiRecipients(w http.ResponseWriter) {
-	signed, _, err := h.cfg.RecipientSet()
-	if set, closed := h.formState(); closed != "" || err != nil || set == nil {
+	set, closed := h.formState()
+	if closed != "" {
 		apiError(w, http.StatusServiceUnavailable, "submissions are closed")
 		return
 	}
-	setFixedHeaders(w.Header(), "text/plain; charset=utf-8")
+	signed, _, err := h.cfg.RecipientSet()
+	if err != nil || signed == nil || signed.ID != set.id {
+		// The set changed between the two calls (an epoch began): the
+		// client tries again.
+		apiBusy(w)
+		return
+	}
+	setFixedHeaders(w.Header(), contentTypeText)
 	w.Header()["Content-Length"] = []string{strconv.Itoa(len(signed.Raw))}
 	w.WriteHeader(http.StatusOK)
 	w.Write(signed.Raw)
 }
 
-// apiLogin answers POST /api/v1/session.
+// apiLogin answers POST /api/v1/session. Like the form, it runs the full
+// key derivation for every well-formed codename before it asks the store,
+// so the time taken does not tell whether a source exists.
 func (h *Handler) apiLogin(w http.ResponseWriter, r *http.Request) {
 	var req struct {
 		Codename *string `json:"codename"`
 		Create   *bool   `json:"create"`
 	}
-	if err := readJSON(r, &req); err != nil || req.Codename == nil || req.Create == nil {
-		apiError(w, http.StatusBadRequest, "want {\"codename\":…,\"create\":true|false}")
+	const want = `{"codename":"…","create":true|false}`
+	if err := readJSON(w, r, &req, "codename", "create"); err != nil {
+		apiBadJSON(w, err, want)
+		return
+	}
+	if req.Codename == nil || req.Create == nil {
+		apiError(w, http.StatusBadRequest, "want "+want)
 		return
 	}
 	if len(*req.Codename) > codename.MaxInput {
@@ -183,7 +260,7 @@ func (h *Handler) apiLogin(w http.ResponseWriter, r *http.Request) {
 		throttle = h.newCodenames
 	}
 	if !throttle.take() {
-		apiFail(w, errBusy)
+		apiBusy(w)
 		return
 	}
 	name, err := codename.Normalize(*req.Codename)
@@ -194,7 +271,7 @@ func (h *Handler) apiLogin(w http.ResponseWriter, r *http.Request) {
 	src, err := h.deriveSource(r.Context(), name)
 	if err != nil {
 		if errors.Is(err, errBusy) {
-			apiFail(w, errBusy)
+			apiBusy(w)
 			return
 		}
 		h.log.Error("web: api: key derivation failed", "err", err)
@@ -225,24 +302,58 @@ func (h *Handler) apiLogin(w http.ResponseWriter, r *http.Request) {
 	}
 	tb := make([]byte, apiTokenSize)
 	if _, err := io.ReadFull(h.cfg.Rand, tb); err != nil {
+		h.log.Error("web: api: reading random bytes failed", "err", err)
 		apiError(w, http.StatusInternalServerError, "internal error")
 		return
 	}
-	raw := hex.EncodeToString(tb)
-	sess := &apiSession{key: sha256.Sum256([]byte(raw)), src: src, lastSeen: h.cfg.Now(), res: map[store.ItemID]*apiReservation{}}
-	h.apiSess.mu.Lock()
-	h.expireAPISessionsLocked()
-	if len(h.apiSess.byKey) >= apiMaxSessionsTotal {
-		h.apiSess.mu.Unlock()
-		apiFail(w, errBusy)
+	token := hex.EncodeToString(tb)
+	sess := &apiSession{key: sha256.Sum256([]byte(token)), src: src.id, res: map[store.ItemID]*apiReservation{}}
+	if !h.addAPISession(sess) {
+		apiBusy(w)
 		return
 	}
-	h.apiSess.byKey[sess.key] = sess
-	h.apiSess.mu.Unlock()
-	apiJSON(w, status, map[string]string{"token": raw, "source": hex.EncodeToString(src.id[:])})
+	apiJSON(w, status, map[string]string{"token": token, "source": hex.EncodeToString(src.id[:])})
 }
 
-// apiAuth returns the session of r's bearer token, or nil.
+// addAPISession stores sess, first ending idle sessions and, when
+// Limits.MaxSessions are open, the one idle the longest that is not
+// uploading. It reports false when the Handler is closed or every session
+// is uploading.
+func (h *Handler) addAPISession(sess *apiSession) bool {
+	var drop []*apiReservation
+	defer func() { h.abortReservations(drop) }()
+	a := &h.apiSess
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.closed {
+		return false
+	}
+	now := h.cfg.Now()
+	drop = h.expireAPISessionsLocked(now)
+	for len(a.byKey) >= h.lim.MaxSessions {
+		var oldest *apiSession
+		for _, s := range a.byKey {
+			if !s.uploading() && (oldest == nil || s.lastSeen.Before(oldest.lastSeen)) {
+				oldest = s
+			}
+		}
+		if oldest == nil {
+			return false
+		}
+		drop = append(drop, h.endAPISessionLocked(oldest)...)
+	}
+	if a.byKey[sess.key] != nil {
+		// 256 random bits collided: the random source is broken.
+		panic("web: api: session token collision")
+	}
+	sess.lastSeen = now
+	a.byKey[sess.key] = sess
+	return true
+}
+
+// apiAuth returns the session of r's bearer token, or nil. The token is
+// looked up by its SHA-256 (so the map lookup's timing says nothing about
+// the token) and then compared in constant time.
 func (h *Handler) apiAuth(r *http.Request) *apiSession {
 	v := r.Header.Values("Authorization")
 	if len(v) != 1 {
@@ -253,26 +364,32 @@ func (h *Handler) apiAuth(r *http.Request) *apiSession {
 		return nil
 	}
 	key := sha256.Sum256([]byte(tok))
-	h.apiSess.mu.Lock()
-	defer h.apiSess.mu.Unlock()
-	h.expireAPISessionsLocked()
-	s, ok := h.apiSess.byKey[key]
-	if !ok || subtle.ConstantTimeCompare(s.key[:], key[:]) != 1 {
+	var drop []*apiReservation
+	defer func() { h.abortReservations(drop) }()
+	a := &h.apiSess
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	now := h.cfg.Now()
+	drop = h.expireAPISessionsLocked(now)
+	s := a.byKey[key]
+	if s == nil || subtle.ConstantTimeCompare(s.key[:], key[:]) != 1 {
 		return nil
 	}
-	s.lastSeen = h.cfg.Now()
+	s.lastSeen = now
 	return s
 }
 
-// expireAPISessionsLocked ends idle sessions, aborting their reservations.
-func (h *Handler) expireAPISessionsLocked() {
-	now := h.cfg.Now()
-	for k, s := range h.apiSess.byKey {
+// expireAPISessionsLocked ends the sessions idle for longer than
+// Limits.SessionIdle that are not uploading, and returns their
+// reservations, to be aborted once the lock is released.
+func (h *Handler) expireAPISessionsLocked(now time.Time) []*apiReservation {
+	var drop []*apiReservation
+	for _, s := range h.apiSess.byKey {
 		if now.Sub(s.lastSeen) > h.lim.SessionIdle && !s.uploading() {
-			h.endAPISessionLocked(s)
-			delete(h.apiSess.byKey, k)
+			drop = append(drop, h.endAPISessionLocked(s)...)
 		}
 	}
+	return drop
 }
 
 func (s *apiSession) uploading() bool {
@@ -284,21 +401,54 @@ func (s *apiSession) uploading() bool {
 	return false
 }
 
-// endAPISessionLocked aborts every reservation of s not being uploaded.
-func (h *Handler) endAPISessionLocked(s *apiSession) {
+// endAPISessionLocked removes s and returns its reservations that no
+// upload is streaming into, to be aborted once the lock is released. (An
+// upload in progress aborts or commits its own when it ends.)
+func (h *Handler) endAPISessionLocked(s *apiSession) []*apiReservation {
+	delete(h.apiSess.byKey, s.key)
+	var drop []*apiReservation
 	for id, r := range s.res {
 		if !r.busy {
-			h.dropReservationLocked(s, id, r)
+			drop = append(drop, takeReservationLocked(s, id, r))
 		}
+	}
+	return drop
+}
+
+// takeReservationLocked removes a reservation from its session; the caller
+// then owns its ItemWriter and must abort it with abortReservations.
+func takeReservationLocked(s *apiSession, id store.ItemID, r *apiReservation) *apiReservation {
+	r.timer.Stop()
+	delete(s.res, id)
+	return r
+}
+
+// abortReservations aborts reservations taken from their sessions and
+// frees their slots. It runs without the lock: an abort of an upload that
+// wrote chunks is a store transaction.
+func (h *Handler) abortReservations(rs []*apiReservation) {
+	for _, r := range rs {
+		if err := r.w.Abort(); err != nil {
+			h.log.Error("web: api: aborting a reservation failed", "err", err)
+		}
+		h.apiSess.reserved.release()
 	}
 }
 
-// dropReservationLocked aborts a reservation and frees its upload slot.
-func (h *Handler) dropReservationLocked(s *apiSession, id store.ItemID, r *apiReservation) {
-	r.timer.Stop()
-	r.w.Abort()
-	delete(s.res, id)
-	h.apiSess.reserved.release()
+// Close ends every API session and aborts the reservations no upload is
+// streaming into; later logins and reservations are refused (503). Call it
+// after http.Server.Shutdown and before closing the store. The web
+// sessions need nothing: they hold no store resources.
+func (h *Handler) Close() {
+	var drop []*apiReservation
+	a := &h.apiSess
+	a.mu.Lock()
+	a.closed = true
+	for _, s := range a.byKey {
+		drop = append(drop, h.endAPISessionLocked(s)...)
+	}
+	a.mu.Unlock()
+	h.abortReservations(drop)
 }
 
 // apiLogout answers DELETE /api/v1/session.
@@ -309,10 +459,9 @@ func (h *Handler) apiLogout(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.apiSess.mu.Lock()
-	h.endAPISessionLocked(s)
-	delete(h.apiSess.byKey, s.key)
+	drop := h.endAPISessionLocked(s)
 	h.apiSess.mu.Unlock()
-	w.Header()["Content-Length"] = nil
+	h.abortReservations(drop)
 	delete(w.Header(), "Content-Type")
 	w.WriteHeader(http.StatusNoContent)
 }
@@ -329,8 +478,13 @@ func (h *Handler) apiReserve(w http.ResponseWriter, r *http.Request) {
 		Set  *string `json:"set"`
 		Size *int64  `json:"size"`
 	}
-	if err := readJSON(r, &req); err != nil || req.Kind == nil || req.Set == nil || req.Size == nil {
-		apiError(w, http.StatusBadRequest, "want {\"kind\":…,\"set\":…,\"size\":…}")
+	const want = `{"kind":"message"|"file","set":"<32 hex>","size":N}`
+	if err := readJSON(w, r, &req, "kind", "set", "size"); err != nil {
+		apiBadJSON(w, err, want)
+		return
+	}
+	if req.Kind == nil || req.Set == nil || req.Size == nil {
+		apiError(w, http.StatusBadRequest, "want "+want)
 		return
 	}
 	var kind store.Kind
@@ -340,16 +494,21 @@ func (h *Handler) apiReserve(w http.ResponseWriter, r *http.Request) {
 	case "file":
 		kind = store.KindFile
 	default:
-		apiError(w, http.StatusBadRequest, "kind is message or file")
+		apiError(w, http.StatusBadRequest, `kind is "message" or "file"`)
 		return
 	}
 	setID, ok := parseItemID(*req.Set)
 	if !ok {
-		apiError(w, http.StatusBadRequest, "set is 32 hex digits")
+		apiError(w, http.StatusBadRequest, "set is 32 lower-case hex digits")
 		return
 	}
-	if *req.Size < int64(len(ageHeaderLine)) || *req.Size > h.lim.MaxSubmission {
-		apiError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("size must be at most %d bytes", h.lim.MaxSubmission))
+	if *req.Size <= int64(len(ageHeaderLine)) {
+		apiError(w, http.StatusBadRequest, "size is too small for an age file")
+		return
+	}
+	if *req.Size > h.lim.MaxSubmission {
+		apiError(w, http.StatusRequestEntityTooLarge,
+			"size is over this server's limit of "+strconv.FormatInt(h.lim.MaxSubmission, 10)+" bytes")
 		return
 	}
 	set, closed := h.formState()
@@ -361,38 +520,57 @@ func (h *Handler) apiReserve(w http.ResponseWriter, r *http.Request) {
 		apiError(w, http.StatusConflict, "another recipient set is in force: fetch it again")
 		return
 	}
-	h.apiSess.mu.Lock()
-	defer h.apiSess.mu.Unlock()
-	if len(s.res) >= apiMaxReservations {
-		apiError(w, http.StatusTooManyRequests, "too many items reserved: upload or log out first")
+	id, seq, status, msg := h.reserve(s, kind, setID, *req.Size)
+	if status != http.StatusCreated {
+		apiError(w, status, msg)
 		return
 	}
-	if !h.apiSess.reserved.tryAcquire() {
-		apiFail(w, errBusy)
-		return
+	apiJSON(w, http.StatusCreated, map[string]any{"id": hex.EncodeToString(id[:]), "seq": seq})
+}
+
+// reserve reserves an item in the store for session s, or says why not
+// (a status and an error text).
+func (h *Handler) reserve(s *apiSession, kind store.Kind, setID [16]byte, size int64) (store.ItemID, uint64, int, string) {
+	a := &h.apiSess
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	switch {
+	case a.closed || a.byKey[s.key] != s:
+		return store.ItemID{}, 0, http.StatusUnauthorized, "not logged in"
+	case len(s.res) >= apiMaxReservations:
+		return store.ItemID{}, 0, http.StatusTooManyRequests, "too many items reserved: upload them or log out first"
+	case !a.reserved.tryAcquire():
+		return store.ItemID{}, 0, http.StatusServiceUnavailable, "server busy, try again later"
 	}
-	iw, err := h.cfg.Store.NewItem(s.src.id, kind, setID)
+	iw, err := h.cfg.Store.NewItem(s.src, kind, setID)
 	if err != nil {
-		h.apiSess.reserved.release()
+		a.reserved.release()
 		h.log.Error("web: api: reserving an item failed", "err", err)
-		apiError(w, http.StatusInternalServerError, "internal error")
-		return
+		return store.ItemID{}, 0, http.StatusInternalServerError, "internal error"
 	}
 	id := iw.ID()
-	res := &apiReservation{w: iw, size: *req.Size}
-	res.timer = time.AfterFunc(h.apiResLife, func() {
-		h.apiSess.mu.Lock()
-		defer h.apiSess.mu.Unlock()
-		if cur := s.res[id]; cur == res && !res.busy {
-			h.dropReservationLocked(s, id, res)
-		}
-	})
+	res := &apiReservation{w: iw, size: size}
+	res.timer = time.AfterFunc(h.apiResLife, func() { h.expireReservation(s, id, res) })
 	s.res[id] = res
-	apiJSON(w, http.StatusCreated, map[string]any{"id": hex.EncodeToString(id[:]), "seq": iw.Sequence()})
+	return id, iw.Sequence(), http.StatusCreated, ""
+}
+
+// expireReservation aborts a reservation whose upload did not start in
+// time.
+func (h *Handler) expireReservation(s *apiSession, id store.ItemID, res *apiReservation) {
+	h.apiSess.mu.Lock()
+	if s.res[id] != res || res.busy {
+		h.apiSess.mu.Unlock()
+		return
+	}
+	drop := takeReservationLocked(s, id, res)
+	h.apiSess.mu.Unlock()
+	h.abortReservations([]*apiReservation{drop})
 }
 
 // apiUpload answers PUT /api/v1/items/<id>: the age file, streamed into
-// the reservation and committed.
+// the reservation and committed. Whatever goes wrong, the reservation is
+// aborted.
 func (h *Handler) apiUpload(w http.ResponseWriter, r *http.Request, id store.ItemID) {
 	start := time.Now()
 	s := h.apiAuth(r)
@@ -400,38 +578,57 @@ func (h *Handler) apiUpload(w http.ResponseWriter, r *http.Request, id store.Ite
 		apiError(w, http.StatusUnauthorized, "not logged in")
 		return
 	}
-	h.apiSess.mu.Lock()
+	a := &h.apiSess
+	a.mu.Lock()
 	res := s.res[id]
 	if res == nil || res.busy {
-		h.apiSess.mu.Unlock()
+		a.mu.Unlock()
 		apiError(w, http.StatusNotFound, "no such reservation")
 		return
 	}
 	if !h.uploads.tryAcquire() {
-		h.apiSess.mu.Unlock()
-		apiFail(w, errBusy) // the reservation stays: try again
+		drop := takeReservationLocked(s, id, res)
+		a.mu.Unlock()
+		h.abortReservations([]*apiReservation{drop})
+		apiBusy(w)
 		return
 	}
 	defer h.uploads.release()
 	res.busy = true
 	res.timer.Stop()
-	h.apiSess.mu.Unlock()
-	committed := false
-	defer func() {
-		h.apiSess.mu.Lock()
-		defer h.apiSess.mu.Unlock()
+	a.mu.Unlock()
+
+	// While busy, nobody else touches the reservation (logout, expiry and
+	// Close leave it to this upload): finish commits or aborts it, before
+	// the client is answered.
+	finished := false
+	finish := func(committed bool) {
+		finished = true
+		a.mu.Lock()
 		res.busy = false
+		delete(s.res, id)
+		a.mu.Unlock()
 		if committed {
-			delete(s.res, id)
-			h.apiSess.reserved.release()
-		} else if s.res[id] == res {
-			h.dropReservationLocked(s, id, res)
+			a.reserved.release()
+		} else {
+			h.abortReservations([]*apiReservation{res})
+		}
+	}
+	defer func() {
+		if !finished { // a panic
+			finish(false)
 		}
 	}()
-	if r.ContentLength != res.size || len(r.TransferEncoding) > 0 {
-		apiError(w, http.StatusBadRequest, "Content-Length must be the reserved size")
+	fail := func(status int, msg string) {
+		finish(false)
+		apiError(w, status, msg)
+	}
+	if r.ContentLength != res.size {
+		fail(http.StatusBadRequest, "Content-Length must be the reserved size")
 		return
 	}
+	// From here on the body is read: give the upload its own deadlines,
+	// as the form does.
 	rc := http.NewResponseController(w)
 	deadline := start.Add(h.lim.UploadTimeout)
 	rc.SetWriteDeadline(deadline.Add(h.lim.RequestTimeout))
@@ -439,45 +636,49 @@ func (h *Handler) apiUpload(w http.ResponseWriter, r *http.Request, id store.Ite
 		idle: h.lim.BodyIdleTimeout, budget: -1}
 	head := make([]byte, len(ageHeaderLine))
 	if _, err := io.ReadFull(body, head); err != nil || string(head) != ageHeaderLine {
-		apiError(w, http.StatusBadRequest, "the body is not an age file")
+		fail(http.StatusBadRequest, "the body is not an age file")
 		return
 	}
-	if _, err := res.w.Write(head); err != nil {
-		h.apiStoreFailed(w, err)
-		return
-	}
-	buf := make([]byte, 32<<10)
-	n, err := io.CopyBuffer(res.w, body, buf)
-	if err != nil {
-		if errors.Is(err, store.ErrClosed) || errors.Is(err, store.ErrTooLarge) {
-			h.apiStoreFailed(w, err)
+	sw := &storeWriter{w: res.w}
+	n, err := io.CopyBuffer(sw, io.MultiReader(bytes.NewReader(head), body), make([]byte, 32<<10))
+	if sw.err == nil && err == nil && n == res.size {
+		var items []store.Item
+		items, err = h.cfg.Store.Commit(res.w)
+		if err == nil {
+			finish(true)
+			apiJSON(w, http.StatusCreated, map[string]any{"id": hex.EncodeToString(id[:]), "seq": items[0].Seq})
 			return
 		}
-		apiError(w, http.StatusBadRequest, "the upload was cut short")
+		sw.err = err
+	}
+	if sw.err != nil {
+		// Store errors name no client data.
+		h.log.Error("web: api: storing an upload failed", "err", sw.err)
+		fail(http.StatusInternalServerError, "storing the upload failed: try again later")
 		return
 	}
-	if n+int64(len(head)) != res.size {
-		apiError(w, http.StatusBadRequest, "the upload was cut short")
-		return
-	}
-	items, err := h.cfg.Store.Commit(res.w)
-	if err != nil {
-		h.apiStoreFailed(w, err)
-		return
-	}
-	committed = true
-	apiJSON(w, http.StatusCreated, map[string]any{"id": hex.EncodeToString(id[:]), "seq": items[0].Seq})
+	fail(http.StatusBadRequest, "the upload was cut short")
 }
 
-func (h *Handler) apiStoreFailed(w http.ResponseWriter, err error) {
-	h.log.Error("web: api: storing an upload failed", "err", err)
-	apiError(w, http.StatusInternalServerError, "storing the upload failed")
+// storeWriter tells the store's write errors apart from the body's read
+// errors in io.Copy.
+type storeWriter struct {
+	w   io.Writer
+	err error
+}
+
+func (s *storeWriter) Write(p []byte) (int, error) {
+	n, err := s.w.Write(p)
+	if err != nil {
+		s.err = err
+	}
+	return n, err
 }
 
 // parseItemID parses 32 lower-case hex digits.
 func parseItemID(s string) (store.ItemID, bool) {
 	var id store.ItemID
-	if len(s) != 32 || strings.ToLower(s) != s {
+	if len(s) != 2*len(id) || strings.ToLower(s) != s {
 		return id, false
 	}
 	if _, err := hex.Decode(id[:], []byte(s)); err != nil {

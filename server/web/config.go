@@ -88,11 +88,18 @@ type Limits struct {
 	// (MaxMessage + MaxParts × 2 × the store's ChunkSize): 32 × (1 MiB +
 	// 32 × 512 KiB) ≈ 544 MiB with the defaults.
 	MaxConcurrentUploads int
+	// MaxReservations caps the items reserved through the source API
+	// ("sandyq submit") and not yet committed, of all sessions together;
+	// further reservations get 503. Each holds one store chunk buffer
+	// (256 KiB by default) until it is uploaded, aborted, or expires after
+	// 10 minutes. Default 128 (32 MiB of buffers).
+	MaxReservations int
 	// SessionIdle ends a session after this long without a request.
 	// Default 30 minutes.
 	SessionIdle time.Duration
 	// MaxSessions caps sources logged in at once; when full, the session
-	// idle the longest is ended. Default 10000.
+	// idle the longest is ended. The source API's sessions are capped by
+	// the same number, separately. Default 10000.
 	MaxSessions int
 	// MaxAnonSessions caps sessions of visitors who have not logged in (they
 	// exist only to carry a CSRF token into the login and new-codename
@@ -136,6 +143,7 @@ func (l Limits) withDefaults() Limits {
 	setDefault(&l.MaxMessage, 1<<20)
 	setDefault(&l.MaxHeaderBytes, 16<<10)
 	setDefault(&l.MaxConcurrentUploads, 32)
+	setDefault(&l.MaxReservations, 128)
 	setDefault(&l.SessionIdle, 30*time.Minute)
 	setDefault(&l.MaxSessions, 10000)
 	setDefault(&l.MaxAnonSessions, 10000)
@@ -160,7 +168,7 @@ func setDefault[T int | int64 | uint64 | time.Duration](v *T, d T) {
 // check refuses negative limits, which have no meaning.
 func (l Limits) check() error {
 	if l.MaxSubmission < 0 || l.MaxParts < 0 || l.MaxMessage < 0 || l.MaxHeaderBytes < 0 ||
-		l.MaxConcurrentUploads < 0 || l.SessionIdle < 0 || l.MaxSessions < 0 ||
+		l.MaxConcurrentUploads < 0 || l.MaxReservations < 0 || l.SessionIdle < 0 || l.MaxSessions < 0 ||
 		l.MaxAnonSessions < 0 || l.KDFConcurrency < 0 || l.KDFQueueTimeout < 0 ||
 		l.NewCodenamesPerMinute < 0 || l.LoginsPerMinute < 0 || l.UploadTimeout < 0 ||
 		l.BodyIdleTimeout < 0 || l.RequestTimeout < 0 || l.ReadHeaderTimeout < 0 {

@@ -51,7 +51,7 @@ func New(cfg Config) (*Handler, error) {
 		kdf:          make(semaphore, l.KDFConcurrency),
 		newCodenames: newBucket(l.NewCodenamesPerMinute, cfg.Now),
 		logins:       newBucket(l.LoginsPerMinute, cfg.Now),
-		apiSess:      apiSessions{byKey: map[[32]byte]*apiSession{}, reserved: make(semaphore, l.MaxConcurrentUploads)},
+		apiSess:      apiSessions{byKey: map[[32]byte]*apiSession{}, reserved: make(semaphore, l.MaxReservations)},
 		apiResLife:   apiReservationLife,
 	}, nil
 }
