@@ -278,6 +278,7 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	if err := jsrv.Shutdown(sctx); err != nil {
 		jsrv.Close()
 	}
+	h.Close() // abort the source API's open reservations before the store closes
 	return nil
 }
 

@@ -27,7 +27,7 @@ Usage:
     sandyq admin -d DIR COMMAND [ARGS]
     sandyq fetch --server ADDR --access-key FILE -o BUNDLE
     sandyq push --server ADDR --access-key FILE BUNDLE
-    sandyq submit --server ADDR --newsroom-key PUB [-m TEXT] FILE...
+    sandyq submit --server ADDR --newsroom-key PUB [-m TEXT] [--codename-file FILE] FILE...
     sandyq version
 
 Commands:

@@ -21,7 +21,8 @@
 // [Config] documents every field and its zero value; [Limits] bounds
 // everything a client can make the server spend. [NewServer] sets every
 // timeout. Shut the server down with http.Server.Shutdown: submissions in
-// progress are then aborted or finished, never half-stored.
+// progress are then aborted or finished, never half-stored; then call
+// Handler.Close, which aborts the source API's open reservations.
 //
 // # Pages
 //
@@ -44,6 +45,15 @@
 //	POST /{lang}/logout
 //	GET  /{lang}/resources          organisations that help journalists in danger
 //	GET  /static/style.css
+//
+// The source API, for "sandyq submit" (encryption on the source's machine;
+// JSON, bearer tokens, no cookies; docs/format.md, "Source API"):
+//
+//	GET    /api/v1/recipients       the signed recipient set in force
+//	POST   /api/v1/session          log in or create a source with a codename
+//	POST   /api/v1/items            reserve an item ID and sequence number
+//	PUT    /api/v1/items/{id}       the age file, streamed and committed
+//	DELETE /api/v1/session          log out, aborting open reservations
 //
 // Everything else is 404; a known path with another method is 405. There
 // is no debug or metrics endpoint, and no use of http.DefaultServeMux.
