@@ -46,6 +46,10 @@ Commands:
                                    (0: keep until deleted); applied hourly
     compact                        rewrite the store without the bytes of deleted
                                    items (needs the server stopped)
+    backup -o FILE                 a hot backup (while serving, or not), encrypted
+                                   to the newsroom's set in force; FILE is 0600
+    restore -i IDENTITY FILE DIR   restore a backup as a new data directory DIR
+                                   (no -d; see "sandyq admin restore -h")
     status                         counts and sizes (nothing about any source)
     check                          verify the store's structure and invariants
 
@@ -57,6 +61,7 @@ Examples:
     sandyq admin -d /var/lib/sandyq recipients show
     sandyq admin -d /var/lib/sandyq onion rotate --grace 72h source
     sandyq admin -d /var/lib/sandyq retention set 30
+    sandyq admin -d /var/lib/sandyq backup -o /media/backup/sandyq-2026-11-26.backup
     sandyq admin -d /var/lib/sandyq check
 `
 
@@ -66,12 +71,15 @@ func runAdmin(ctx context.Context, e *env, args []string) error {
 	if err := parseFlags(e, fs, adminUsage, args); err != nil {
 		return err
 	}
-	if *dir == "" {
+	rest := fs.Args()
+	if *dir == "" && (len(rest) == 0 || rest[0] != "restore") {
 		return usageErr(e, "admin", "missing -d DIR")
 	}
-	rest := fs.Args()
 	if len(rest) == 0 {
 		return usageErr(e, "admin", "missing command")
+	}
+	if rest[0] == "restore" { // makes the data directory: -d is not used
+		return adminRestore(e, rest[1:])
 	}
 	d, err := datadir.Open(*dir)
 	if err != nil {
@@ -106,6 +114,8 @@ func runAdmin(ctx context.Context, e *env, args []string) error {
 		return adminRetention(ctx, e, d, rest[1:])
 	case len(rest) == 1 && rest[0] == "compact":
 		return adminCompact(ctx, e, d)
+	case len(rest) >= 1 && rest[0] == "backup":
+		return adminBackup(ctx, e, d, rest[1:])
 	}
 	return usageErr(e, "admin", "unknown admin command %q", joinArgs(rest))
 }

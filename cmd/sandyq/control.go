@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"time"
 
@@ -52,6 +53,12 @@ func listenControl(ctx context.Context, e *env, d *datadir.Dir, o *ops) (*contro
 	handle(srv, opOnionShow, func(context.Context, struct{}) ([]onionInfo, error) { return o.onionList(), nil })
 	handle(srv, opOnionRotate, o.onionRotate)
 	handle(srv, opRetentionSet, o.retentionSet)
+	srv.HandleStream(opBackup, func(_ context.Context, _ json.RawMessage, w io.Writer) error {
+		if _, err := o.backupTo(w); err != nil {
+			return control.Errorf(errorCode(err), "%v", err)
+		}
+		return nil
+	})
 	go srv.Serve(ctx)
 	return srv, nil
 }
