@@ -220,6 +220,6 @@ func (s *Store) Stats() (Stats, error) {
 		st.FileSize = fi.Size()
 	}
 	bs := s.db.Stats()
-	st.FreeBytes = int64(bs.FreePageN+bs.PendingPageN) * int64(s.db.Info().PageSize)
+	st.FreeBytes = int64(bs.FreePageN+bs.PendingPageN) * int64(s.pageSize)
 	return st, nil
 }

@@ -141,8 +141,9 @@ func (id ItemID) String() string { return hex.EncodeToString(id[:]) }
 
 // Store is an open store file. Its methods are safe for concurrent use.
 type Store struct {
-	db   *bbolt.DB
-	opts Options
+	db       *bbolt.DB
+	opts     Options
+	pageSize int // bbolt's, read once at open: DB.Info races with a remap
 
 	// reqs, quit and done connect to the writer goroutine (nil reqs when
 	// read-only). quit is closed by Close; done is closed by the writer
@@ -216,12 +217,13 @@ func Open(path string, opts *Options) (*Store, error) {
 		return nil, err
 	}
 	s := &Store{
-		db:   db,
-		opts: o,
-		quit: make(chan struct{}),
-		done: make(chan struct{}),
-		seqs: make(map[SourceID]uint64),
-		open: make(map[ItemID]*ItemWriter),
+		db:       db,
+		opts:     o,
+		pageSize: db.Info().PageSize, // no writer runs yet
+		quit:     make(chan struct{}),
+		done:     make(chan struct{}),
+		seqs:     make(map[SourceID]uint64),
+		open:     make(map[ItemID]*ItemWriter),
 	}
 	if err := s.verifyAtOpen(path); err != nil {
 		db.Close()

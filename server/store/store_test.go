@@ -8,6 +8,7 @@ import (
 	"os"
 	"sync"
 	"testing"
+	"time"
 
 	"go.etcd.io/bbolt"
 )
@@ -207,6 +208,16 @@ func TestReconcileAtOpen(t *testing.T) {
 	mustSource(t, s, src)
 	kept := putItem(t, s, src, payload(1, 9000))
 	w := writeItem(t, s, src, payload(2, 30000)) // 7 chunks on disk
+	// The writer goroutine commits chunks asynchronously: wait until the
+	// pending record is on disk, or the crash below may come first.
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		if st, err := s.Stats(); err == nil && st.Pending == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the pending upload never reached the file")
+		}
+	}
 	// Simulate a crash: stop the writer and close bbolt without the
 	// cleanup Close does.
 	s.closeOnce.Do(func() {
