@@ -11,6 +11,7 @@ import (
 
 	"sandyq/crypto/sign"
 	"sandyq/server/datadir"
+	"sandyq/server/onion"
 )
 
 // keys is what the small files of a backup say, once checked.
@@ -97,7 +98,7 @@ func checkOnion(svc string, small map[string][]byte) (string, error) {
 	if !keysMatch(sec[len(onionSecretHeader):], pubKey) {
 		return "", bad("the secret and public keys do not belong together")
 	}
-	addr := onionAddress(pubKey)
+	addr := onion.Address(pubKey)
 	if h, ok := small[onionPath(svc, onionHostnameFile)]; ok && string(h) != addr+"\n" {
 		return "", bad("%s does not hold the address of the key", onionHostnameFile)
 	}

@@ -3,8 +3,6 @@ package backup
 import (
 	"bytes"
 	"crypto/ed25519"
-	"crypto/sha3"
-	"encoding/base32"
 	"encoding/hex"
 	"fmt"
 	"strconv"
@@ -148,20 +146,6 @@ func validService(name string) bool {
 // directory) of a file of an onion service.
 func onionPath(service, file string) string {
 	return onionServicesDir + service + "/" + file
-}
-
-// onionAddress is rend-spec-v3's base32(PUBKEY | CHECKSUM | VERSION) +
-// ".onion", CHECKSUM = SHA3-256(".onion checksum" | PUBKEY | VERSION)[:2],
-// VERSION = 3 (the same computation as package onion's KeyAddress, which
-// reads a file; here the key is in memory).
-func onionAddress(pub []byte) string {
-	h := sha3.New256()
-	h.Write([]byte(".onion checksum"))
-	h.Write(pub)
-	h.Write([]byte{3})
-	sum := h.Sum(nil)
-	raw := append(append(append([]byte{}, pub...), sum[:2]...), 3)
-	return strings.ToLower(base32.StdEncoding.EncodeToString(raw)) + ".onion"
 }
 
 // fileEntry is one line "file:" of a manifest.

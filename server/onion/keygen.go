@@ -52,7 +52,7 @@ func GenerateKey(dataDir, name string, rand io.Reader) (string, error) {
 	expanded[0] &= 248
 	expanded[31] &= 127
 	expanded[31] |= 64
-	addr := onionAddress(pub)
+	addr := Address(pub)
 	files := []struct {
 		name string
 		data []byte
@@ -82,13 +82,13 @@ func KeyAddress(dataDir, name string) (string, error) {
 	if len(b) != len(publicKeyHeader)+ed25519.PublicKeySize || !strings.HasPrefix(string(b), publicKeyHeader) {
 		return "", fmt.Errorf("onion: the public key of service %q is malformed", name)
 	}
-	return onionAddress(b[len(publicKeyHeader):]), nil
+	return Address(b[len(publicKeyHeader):]), nil
 }
 
-// onionAddress is rend-spec-v3's
-// base32(PUBKEY | CHECKSUM | VERSION) + ".onion", with
-// CHECKSUM = SHA3-256(".onion checksum" | PUBKEY | VERSION)[:2], VERSION = 3.
-func onionAddress(pub []byte) string {
+// Address returns the v3 onion address ("….onion") of an ed25519 public
+// key (rend-spec-v3: base32(PUBKEY | CHECKSUM | VERSION), CHECKSUM =
+// SHA3-256(".onion checksum" | PUBKEY | VERSION)[:2], VERSION = 3).
+func Address(pub []byte) string {
 	h := sha3.New256()
 	h.Write([]byte(".onion checksum"))
 	h.Write(pub)

@@ -25,7 +25,7 @@ func TestGenerateKey(t *testing.T) {
 	if err != nil || len(raw) != 35 || raw[34] != 3 {
 		t.Fatalf("address %q does not decode to a v3 key: %v", addr, err)
 	}
-	if onionAddress(raw[:32]) != addr {
+	if Address(raw[:32]) != addr {
 		t.Errorf("checksum of %q does not verify", addr)
 	}
 	// Deterministic from the seed.
