@@ -1,6 +1,6 @@
 // Package bundle reads and writes sandyq bundles: the signed files that
 // carry encrypted items from the server to the journalists' air-gapped
-// client, and replies back.
+// client, and replies and rewrapped items back.
 //
 // A journalist fetches a bundle over the journalist onion service, carries
 // it on a USB stick to the offline laptop, and opens it there with
@@ -78,9 +78,13 @@
 // # Trust
 //
 // A submissions bundle is signed by the server's instance key, a reply
-// bundle by the journalist's access key; each type has its own signature
-// context, so neither can be taken for the other, nor for any other
-// signature made with the same key. The client trusts one instance key: the
+// bundle and a rewrap bundle by the journalist's access key; each type has
+// its own signature context, so none can be taken for another, nor for any
+// other signature made with the same key.
+//
+// A rewrap bundle ([Rewraps]) carries new ciphertexts of items the server
+// already holds, re-encrypted offline to another recipient set (see package
+// sandyq/client/rewrap); the server swaps them in all at once. The client trusts one instance key: the
 // journalist either pins it explicitly at setup ([Pin]), or accepts the key
 // of the first bundle after comparing it with what the admin sees on the
 // server ([TrustOnFirstUse]). A [PinStore] keeps the pin; the file format

@@ -54,7 +54,7 @@ const (
 // Type says what a bundle carries and who signs it.
 type Type uint8
 
-// The bundle types. The value 3 is reserved for rewrap bundles.
+// The bundle types.
 const (
 	// Submissions is a bundle of sources' items from the server to the
 	// journalists' offline client, signed with the server's instance key.
@@ -62,6 +62,11 @@ const (
 	// Replies is a bundle of replies from a journalist's offline client to
 	// the server, signed with the journalist's access key.
 	Replies Type = 2
+	// Rewraps is a bundle of new ciphertexts for items already on the
+	// server, re-encrypted offline to another recipient set, from a
+	// journalist's offline client to the server, signed with the
+	// journalist's access key.
+	Rewraps Type = 3
 )
 
 // String returns the type's name as it appears in the manifest.
@@ -71,6 +76,8 @@ func (t Type) String() string {
 		return "submissions"
 	case Replies:
 		return "replies"
+	case Rewraps:
+		return "rewrap"
 	}
 	return fmt.Sprintf("type(%d)", uint8(t))
 }
@@ -80,7 +87,7 @@ func (t Type) signerKind() (sign.Kind, bool) {
 	switch t {
 	case Submissions:
 		return sign.Instance, true
-	case Replies:
+	case Replies, Rewraps:
 		return sign.Access, true
 	}
 	return "", false
@@ -95,6 +102,8 @@ func (t Type) signatureContext() string {
 		return "sandyq-bundle-v1-submissions"
 	case Replies:
 		return "sandyq-bundle-v1-replies"
+	case Rewraps:
+		return "sandyq-bundle-v1-rewrap"
 	}
 	panic("bundle: no signature context for " + t.String())
 }
@@ -153,4 +162,19 @@ func signedMessage(hdr, manifest []byte) []byte {
 	msg := make([]byte, 0, len(hdr)+len(manifest))
 	msg = append(msg, hdr[:signedHeader]...)
 	return append(msg, manifest...)
+}
+
+// TypeOf returns the type a bundle declares in its header, of which b
+// holds at least the first len(Magic)+1 bytes. Nothing is verified: it
+// tells a tool which reader to use ([NewReader] then checks everything,
+// the type included). It returns ErrNotBundle, ErrUnsupportedVersion or
+// ErrTruncated for bytes that are not the start of a version 1 bundle.
+func TypeOf(b []byte) (Type, error) {
+	if err := checkMagic(b); err != nil {
+		return 0, err
+	}
+	if len(b) <= offType {
+		return 0, fmt.Errorf("%w: reading header", ErrTruncated)
+	}
+	return Type(b[offType]), nil
 }

@@ -100,11 +100,7 @@ func write(t testing.TB, m *Manifest, contents [][]byte, key *sign.PrivateKey) [
 func raw(typ Type, key *sign.PrivateKey, manifest []byte, items ...[]byte) []byte {
 	h := header{typ: typ, signer: key.Public().Bytes(), manifestLen: uint64(len(manifest))}
 	hdr := h.marshal()
-	var ctx = "sandyq-bundle-v1-submissions"
-	if typ == Replies {
-		ctx = "sandyq-bundle-v1-replies"
-	}
-	sig := key.Sign(ctx, signedMessage(hdr, manifest))
+	sig := key.Sign(typ.signatureContext(), signedMessage(hdr, manifest))
 	out := append(hdr, sig...)
 	out = append(out, manifest...)
 	for _, it := range items {

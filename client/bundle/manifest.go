@@ -14,13 +14,14 @@ import (
 // and SHA-256 of every item, in the order the items follow it.
 //
 // A submissions bundle fills After, UpTo, Sources and Items; a reply bundle
-// fills Replies. The other fields must be empty.
+// fills Replies; a rewrap bundle fills Rewraps. The other fields must be
+// empty.
 type Manifest struct {
 	Type Type
 
 	// Signer is the key that signs the bundle: the server's instance key
-	// for a submissions bundle, the journalist's access key for a reply
-	// bundle. NewWriter fills it from its signer; a reader fills it from the
+	// for a submissions bundle, the journalist's access key for a reply or
+	// rewrap bundle. NewWriter fills it from its signer; a reader fills it from the
 	// verified bundle.
 	Signer *sign.PublicKey
 
@@ -41,6 +42,10 @@ type Manifest struct {
 	// Replies lists the replies of a reply bundle, sorted by ID; their bytes
 	// follow the manifest in this order.
 	Replies []Reply
+
+	// Rewraps lists the items of a rewrap bundle, sorted by ID; their new
+	// ciphertexts follow the manifest in this order.
+	Rewraps []Rewrap
 }
 
 // Source is a source with items in a submissions bundle.
@@ -75,18 +80,37 @@ type Reply struct {
 	SHA256 [32]byte
 }
 
+// Rewrap is an item of a rewrap bundle: the new ciphertext of an item the
+// server holds, re-encrypted offline to another recipient set. Its envelope
+// keeps the item's header (item ID, source ID, kind, sequence, file name
+// and media type), which the clients that open it check as for any item.
+type Rewrap struct {
+	ID     [16]byte // the item's ID, as the server knows it
+	Source [32]byte // the item's source
+	SetID  [16]byte // the recipient set the new ciphertext is encrypted to
+	Size   int64    // bytes of the new ciphertext
+	SHA256 [32]byte // of the new ciphertext
+}
+
 // count returns the number of item entries of m.
 func (m *Manifest) count() int {
-	if m.Type == Replies {
+	switch m.Type {
+	case Replies:
 		return len(m.Replies)
+	case Rewraps:
+		return len(m.Rewraps)
 	}
 	return len(m.Items)
 }
 
 // entry returns the i-th item entry of m.
 func (m *Manifest) entry(i int) Entry {
-	if m.Type == Replies {
+	switch m.Type {
+	case Replies:
 		r := &m.Replies[i]
+		return Entry{Index: i, ID: r.ID, Source: r.Source, Size: r.Size, SHA256: r.SHA256}
+	case Rewraps:
+		r := &m.Rewraps[i]
 		return Entry{Index: i, ID: r.ID, Source: r.Source, Size: r.Size, SHA256: r.SHA256}
 	}
 	it := &m.Items[i]
@@ -139,6 +163,23 @@ type wireReply struct {
 	SHA256 string `json:"sha256"`
 }
 
+// wireRewrapManifest is the manifest of a rewrap bundle. Its "items" have
+// another schema than a submissions bundle's, hence a type of its own.
+type wireRewrapManifest struct {
+	Version int          `json:"version"`
+	Type    string       `json:"type"`
+	Signer  string       `json:"signer"`
+	Items   []wireRewrap `json:"items"`
+}
+
+type wireRewrap struct {
+	ID     string `json:"id"`
+	Source string `json:"source"`
+	Set    string `json:"set"`
+	Size   int64  `json:"size"`
+	SHA256 string `json:"sha256"`
+}
+
 // The schemas the strict parser checks before decoding.
 var (
 	sourceShape = object(map[string]*shape{
@@ -158,6 +199,12 @@ var (
 	repliesShape = object(map[string]*shape{
 		"version": num, "type": str, "signer": str, "replies": array(replyShape),
 	})
+	rewrapItemShape = object(map[string]*shape{
+		"id": str, "source": str, "set": str, "size": num, "sha256": str,
+	})
+	rewrapShape = object(map[string]*shape{
+		"version": num, "type": str, "signer": str, "items": array(rewrapItemShape),
+	})
 )
 
 // marshal returns the canonical JSON encoding of m. It does not validate m.
@@ -166,6 +213,7 @@ func (m *Manifest) marshal() ([]byte, error) {
 	if m.Signer != nil {
 		w.Signer = m.Signer.String()
 	}
+	var v any = &w
 	switch m.Type {
 	case Submissions:
 		after, upTo := m.After, m.UpTo
@@ -198,13 +246,26 @@ func (m *Manifest) marshal() ([]byte, error) {
 			}
 		}
 		w.Replies = &replies
+	case Rewraps:
+		rw := &wireRewrapManifest{Version: w.Version, Type: w.Type, Signer: w.Signer,
+			Items: make([]wireRewrap, len(m.Rewraps))}
+		for i, r := range m.Rewraps {
+			rw.Items[i] = wireRewrap{
+				ID:     hex.EncodeToString(r.ID[:]),
+				Source: hex.EncodeToString(r.Source[:]),
+				Set:    hex.EncodeToString(r.SetID[:]),
+				Size:   r.Size,
+				SHA256: hex.EncodeToString(r.SHA256[:]),
+			}
+		}
+		v = rw
 	default:
 		return nil, fmt.Errorf("%w: unknown type %d", ErrWrongType, uint8(m.Type))
 	}
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)
-	if err := enc.Encode(&w); err != nil {
+	if err := enc.Encode(v); err != nil {
 		return nil, fmt.Errorf("bundle: encoding manifest: %w", err)
 	}
 	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
@@ -214,20 +275,33 @@ func (m *Manifest) marshal() ([]byte, error) {
 // signer, allowing a total item size of at most maxTotal. It is only ever
 // called on manifest bytes whose signature was verified.
 func parseManifest(data []byte, typ Type, signer *sign.PublicKey, maxTotal int64) (*Manifest, error) {
-	sh := submissionsShape
-	if typ == Replies {
+	var sh *shape
+	switch typ {
+	case Submissions:
+		sh = submissionsShape
+	case Replies:
 		sh = repliesShape
-	} else if typ != Submissions {
+	case Rewraps:
+		sh = rewrapShape
+	default:
 		return nil, fmt.Errorf("%w: unknown type %d", ErrWrongType, uint8(typ))
 	}
 	if err := checkStrict(data, sh); err != nil {
 		return nil, err
 	}
 	var w wireManifest
+	var rw wireRewrapManifest
+	var dst any = &w
+	if typ == Rewraps {
+		dst = &rw
+	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
-	if err := dec.Decode(&w); err != nil {
+	if err := dec.Decode(dst); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrMalformedManifest, jsonErrorText(err))
+	}
+	if typ == Rewraps {
+		w.Version, w.Type, w.Signer = rw.Version, rw.Type, rw.Signer
 	}
 	if w.Version != Version {
 		return nil, fmt.Errorf("%w: manifest version %d in a version %d bundle", ErrInvalidManifest, w.Version, Version)
@@ -240,10 +314,13 @@ func parseManifest(data []byte, typ Type, signer *sign.PublicKey, maxTotal int64
 	}
 	m := &Manifest{Type: typ, Signer: signer}
 	var err error
-	if typ == Submissions {
+	switch typ {
+	case Submissions:
 		err = m.fromWireSubmissions(&w)
-	} else {
+	case Replies:
 		err = m.fromWireReplies(&w)
+	case Rewraps:
+		err = m.fromWireRewrap(&rw)
 	}
 	if err != nil {
 		return nil, err
@@ -321,6 +398,30 @@ func (m *Manifest) fromWireReplies(w *wireManifest) error {
 	return nil
 }
 
+func (m *Manifest) fromWireRewrap(w *wireRewrapManifest) error {
+	if len(w.Items) > MaxItems {
+		return fmt.Errorf("%w: more than %d items", ErrTooLarge, MaxItems)
+	}
+	m.Rewraps = make([]Rewrap, len(w.Items))
+	for i, wr := range w.Items {
+		r := &m.Rewraps[i]
+		if err := decodeHex(r.ID[:], wr.ID, "item", i, "id"); err != nil {
+			return err
+		}
+		if err := decodeHex(r.Source[:], wr.Source, "item", i, "source"); err != nil {
+			return err
+		}
+		if err := decodeHex(r.SetID[:], wr.Set, "item", i, "set"); err != nil {
+			return err
+		}
+		if err := decodeHex(r.SHA256[:], wr.SHA256, "item", i, "sha256"); err != nil {
+			return err
+		}
+		r.Size = wr.Size
+	}
+	return nil
+}
+
 // decodeHex decodes lower-case hex of exactly len(dst) bytes.
 func decodeHex(dst []byte, s, what string, i int, field string) error {
 	if len(s) != 2*len(dst) {
@@ -351,14 +452,20 @@ func (m *Manifest) validate(maxTotal int64) error {
 	if maxTotal <= 0 {
 		maxTotal = DefaultMaxTotalSize
 	}
-	if m.Type == Replies {
-		if m.After != 0 || m.UpTo != 0 || len(m.Sources) != 0 || len(m.Items) != 0 {
-			return fmt.Errorf("%w: a reply bundle has no cursors, sources or items", ErrInvalidManifest)
+	switch m.Type {
+	case Replies:
+		if m.After != 0 || m.UpTo != 0 || len(m.Sources) != 0 || len(m.Items) != 0 || len(m.Rewraps) != 0 {
+			return fmt.Errorf("%w: a reply bundle has no cursors, sources, items or rewraps", ErrInvalidManifest)
 		}
 		return m.validateReplies(maxTotal)
+	case Rewraps:
+		if m.After != 0 || m.UpTo != 0 || len(m.Sources) != 0 || len(m.Items) != 0 || len(m.Replies) != 0 {
+			return fmt.Errorf("%w: a rewrap bundle has no cursors, sources, submitted items or replies", ErrInvalidManifest)
+		}
+		return m.validateRewraps(maxTotal)
 	}
-	if len(m.Replies) != 0 {
-		return fmt.Errorf("%w: a submissions bundle has no replies", ErrInvalidManifest)
+	if len(m.Replies) != 0 || len(m.Rewraps) != 0 {
+		return fmt.Errorf("%w: a submissions bundle has no replies or rewraps", ErrInvalidManifest)
 	}
 	return m.validateSubmissions(maxTotal)
 }
@@ -428,6 +535,23 @@ func (m *Manifest) validateReplies(maxTotal int64) error {
 		r := &m.Replies[i]
 		if i > 0 && bytes.Compare(m.Replies[i-1].ID[:], r.ID[:]) >= 0 {
 			return fmt.Errorf("%w: reply %x: replies not sorted by ID or listed twice", ErrInvalidManifest, r.ID)
+		}
+		if err := addSize(&total, r.Size, maxTotal, r.ID); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (m *Manifest) validateRewraps(maxTotal int64) error {
+	if len(m.Rewraps) > MaxItems {
+		return fmt.Errorf("%w: more than %d items", ErrTooLarge, MaxItems)
+	}
+	var total int64
+	for i := range m.Rewraps {
+		r := &m.Rewraps[i]
+		if i > 0 && bytes.Compare(m.Rewraps[i-1].ID[:], r.ID[:]) >= 0 {
+			return fmt.Errorf("%w: item %x: items not sorted by ID or listed twice", ErrInvalidManifest, r.ID)
 		}
 		if err := addSize(&total, r.Size, maxTotal, r.ID); err != nil {
 			return err

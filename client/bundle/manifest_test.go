@@ -216,8 +216,11 @@ func TestWriterRefuses(t *testing.T) {
 	if _, err := NewWriter(&buf, m, inst); !errors.Is(err, ErrInvalidManifest) {
 		t.Errorf("duplicate IDs: got %v", err)
 	}
-	if _, err := NewWriter(&buf, &Manifest{Type: 3}, inst); !errors.Is(err, ErrWrongType) {
-		t.Errorf("type 3: got %v", err)
+	if _, err := NewWriter(&buf, &Manifest{Type: 4}, acc); !errors.Is(err, ErrWrongType) {
+		t.Errorf("type 4: got %v", err)
+	}
+	if _, err := NewWriter(&buf, &Manifest{Type: Rewraps, Items: submissions(contents).Items}, acc); !errors.Is(err, ErrInvalidManifest) {
+		t.Errorf("rewrap bundle with submissions items: got %v", err)
 	}
 
 	for _, tc := range []struct {

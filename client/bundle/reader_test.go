@@ -68,6 +68,9 @@ func normalize(m *Manifest) {
 	if len(m.Replies) == 0 {
 		m.Replies = nil
 	}
+	if len(m.Rewraps) == 0 {
+		m.Rewraps = nil
+	}
 }
 
 // headerErrors are the errors a damaged header, manifest or signature may
@@ -279,9 +282,14 @@ func TestDomainSeparation(t *testing.T) {
 	if _, _, err := readAll(forged, Submissions, trust, nil); !errors.Is(err, ErrBadSignature) {
 		t.Errorf("signature of another context: got %v", err)
 	}
-	// Type 3 (reserved for rewrap) is refused.
-	if _, err := NewReader(bytes.NewReader(sub), Type(3), trust, nil); !errors.Is(err, ErrWrongType) {
-		t.Errorf("reading type 3: got %v", err)
+	// A type this version does not define is refused.
+	if _, err := NewReader(bytes.NewReader(sub), Type(4), trust, nil); !errors.Is(err, ErrWrongType) {
+		t.Errorf("reading type 4: got %v", err)
+	}
+	unknown := bytes.Clone(sub)
+	unknown[offType] = 4
+	if _, err := NewReader(bytes.NewReader(unknown), Submissions, trust, nil); !errors.Is(err, ErrWrongType) {
+		t.Errorf("a bundle of type 4: got %v", err)
 	}
 }
 

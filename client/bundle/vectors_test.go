@@ -46,8 +46,26 @@ func vectorInputs(t testing.TB) (sub *Manifest, subItems [][]byte, rep *Manifest
 	return
 }
 
+// rewrapVectorInputs returns the fixed inputs of the rewrap bundle vector,
+// signed with the access key of vectorInputs: two items of the
+// submissions vector, now encrypted to another set (short stand-ins for
+// the age files).
+func rewrapVectorInputs() (*Manifest, [][]byte) {
+	items := [][]byte{[]byte("first item, rewrapped\n"), []byte("third item, rewrapped\n")}
+	set := [16]byte{0x5e, 0x08}
+	m := &Manifest{Type: Rewraps, Rewraps: []Rewrap{
+		{ID: [16]byte{0x01}, Source: [32]byte{0x11, 0x11}, SetID: set},
+		{ID: [16]byte{0x03}, Source: [32]byte{0x11, 0x11}, SetID: set},
+	}}
+	for i, c := range items {
+		m.Rewraps[i].Size, m.Rewraps[i].SHA256 = int64(len(c)), sha256.Sum256(c)
+	}
+	return m, items
+}
+
 func TestVectors(t *testing.T) {
 	sub, subItems, rep, repItems, inst, acc := vectorInputs(t)
+	rw, rwItems := rewrapVectorInputs()
 	for _, v := range []struct {
 		file  string
 		m     *Manifest
@@ -56,6 +74,7 @@ func TestVectors(t *testing.T) {
 	}{
 		{"submissions.bundle", sub, subItems, inst},
 		{"replies.bundle", rep, repItems, acc},
+		{"rewrap.bundle", rw, rwItems, acc},
 	} {
 		path := filepath.Join("testdata", v.file)
 		made := write(t, v.m, v.items, v.key)

@@ -26,7 +26,7 @@ type Writer struct {
 
 // NewWriter validates m, signs it with signer and writes the bundle's
 // header and manifest to w. The signer must be an instance key for a
-// submissions bundle and an access key for a reply bundle; m.Signer may be
+// submissions bundle and an access key for a reply or rewrap bundle; m.Signer may be
 // nil or must equal signer's public key. NewWriter keeps its own copy of m.
 func NewWriter(w io.Writer, m *Manifest, signer *sign.PrivateKey) (*Writer, error) {
 	if signer == nil {
@@ -48,6 +48,7 @@ func NewWriter(w io.Writer, m *Manifest, signer *sign.PrivateKey) (*Writer, erro
 	mc.Sources = append([]Source(nil), m.Sources...)
 	mc.Items = append([]Item(nil), m.Items...)
 	mc.Replies = append([]Reply(nil), m.Replies...)
+	mc.Rewraps = append([]Rewrap(nil), m.Rewraps...)
 	if err := mc.validate(1<<63 - 1); err != nil {
 		return nil, err
 	}

@@ -19,7 +19,7 @@ import (
 	"sandyq/crypto/sign"
 )
 
-const openHelp = `usage: sandyq-client open -i IDENTITY -o VAULT [--instance-key KEY|FILE] [--trust-on-first-use] BUNDLE
+const openHelp = `usage: sandyq-client open (-i IDENTITY... | --keys KEYDIR) -o VAULT [--instance-key KEY|FILE] [--trust-on-first-use] BUNDLE
 
 Check a submissions bundle and decrypt its items into the vault directory
 VAULT.
@@ -62,13 +62,19 @@ named in a warning, since a server that lies could redirect replies so.
 
 IDENTITY is an age identity file ("sandyq-client keygen"): plain, or
 encrypted with a passphrase (keygen --passphrase), which is then read from
-the terminal without echo, or from $SANDYQ_PASSPHRASE if set.
+the terminal without echo, or from $SANDYQ_PASSPHRASE if set. -i may be
+given several times, and --keys KEYDIR adds every identity of a key
+directory ("sandyq-client epoch"): each item is opened with whichever of
+them it was encrypted to. The passphrase of the key directory's identities
+is asked once (again only for one it does not open).
 
 The items written are listed on stdout as "list" shows them. Items that
-IDENTITY cannot decrypt are named in a warning and skipped.
+no identity given can decrypt are named in a warning and skipped.
 
 Flags:
-    -i IDENTITY              the age identity file (required)
+    -i IDENTITY              an age identity file (repeatable)
+    --keys KEYDIR            every identity of the key directory KEYDIR
+                             (-i, --keys or both are required)
     -o VAULT                 the vault directory (required)
     --instance-key KEY|FILE  the server's instance public key, or a file
                              holding it; pinned on first use
@@ -83,11 +89,20 @@ Examples:
     sandyq-client open -i journalist.age -o vault \
         --instance-key sandyq-instance1... /media/usb/bundle.sqb
     sandyq-client open -i journalist.age -o vault /media/usb/bundle-2.sqb
+    sandyq-client open --keys keys -o vault /media/usb/bundle-3.sqb
 `
 
 func runOpen(ctx context.Context, e *env, args []string) error {
 	fl := newFlagSet("open")
-	idPath := fl.String("i", "", "")
+	var idPaths []string
+	fl.Func("i", "", func(s string) error {
+		if s == "" {
+			return errors.New("empty file name")
+		}
+		idPaths = append(idPaths, s)
+		return nil
+	})
+	keys := fl.String("keys", "", "")
 	out := fl.String("o", "", "")
 	instKey := fl.String("instance-key", "", "")
 	tofu := fl.Bool("trust-on-first-use", false, "")
@@ -96,8 +111,8 @@ func runOpen(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	switch {
-	case *idPath == "":
-		return usageErr(e, "open", "missing -i IDENTITY")
+	case len(idPaths) == 0 && *keys == "":
+		return usageErr(e, "open", "missing -i IDENTITY or --keys KEYDIR")
 	case *out == "":
 		return usageErr(e, "open", "missing -o VAULT")
 	case len(pos) != 1:
@@ -130,9 +145,20 @@ func runOpen(ctx context.Context, e *env, args []string) error {
 	if key != nil && pinned != nil && !key.Equal(pinned) {
 		return pinMismatch(pinned, key, "the --instance-key given")
 	}
-	ids, err := readIdentities(e, *idPath)
-	if err != nil {
-		return err
+	var ids []age.Identity
+	for _, p := range idPaths {
+		got, err := readIdentities(e, p)
+		if err != nil {
+			return err
+		}
+		ids = append(ids, got...)
+	}
+	if *keys != "" {
+		got, err := readKeyDir(e, *keys)
+		if err != nil {
+			return err
+		}
+		ids = append(ids, got...)
 	}
 
 	f, err := os.Open(pos[0])

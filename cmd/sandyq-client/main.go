@@ -35,12 +35,16 @@ Usage:
     sandyq-client newsroom init -o KEYFILE
     sandyq-client recipients sign -k KEYFILE -o SET [-R FILE] [RECIPIENT...]
     sandyq-client access-key -o KEYFILE
-    sandyq-client open -i IDENTITY -o VAULT [--instance-key KEY|FILE] BUNDLE
+    sandyq-client open (-i IDENTITY... | --keys KEYDIR) -o VAULT [--instance-key KEY|FILE] BUNDLE
     sandyq-client list VAULT
     sandyq-client show VAULT ITEM
     sandyq-client export [--scrub] VAULT ITEM -o DIR
     sandyq-client reply -i IDENTITY --vault VAULT --source SOURCE
                         --access-key KEYFILE -o BUNDLE FILE...
+    sandyq-client epoch new|schedule|list|destroy --keys KEYDIR ...
+    sandyq-client rewrap (-i IDENTITY... | --keys KEYDIR) --vault VAULT
+                         --recipients SET --newsroom-key PUB
+                         --access-key KEYFILE -o BUNDLE ITEM...
     sandyq-client version
 
 Commands:
@@ -54,6 +58,10 @@ Commands:
     show          show an item of a vault (messages escaped for the terminal)
     export        copy an item out of the vault, optionally scrubbing metadata
     reply         write encrypted replies to a source into a reply bundle
+    epoch         keep one identity per epoch (forward secrecy): make,
+                  schedule, list and destroy epochs
+    rewrap        re-encrypt items of the vault to a new recipient set, into
+                  a rewrap bundle for the server
     version       print the version
 
 Run "sandyq-client COMMAND -h" for the flags and examples of each command.
@@ -146,6 +154,8 @@ func commands() []command {
 		{"show", runShow},
 		{"export", runExport},
 		{"reply", runReply},
+		{"epoch", runEpoch},
+		{"rewrap", runRewrap},
 		{"version", runVersion},
 	}
 }

@@ -14,20 +14,29 @@ import (
 const pushUsage = `usage: sandyq push --server ADDR --access-key FILE BUNDLE
                    [--socks HOST:PORT] [--torrc FILE] [--tor PATH]
 
-Uploads a reply bundle, written on the air-gapped laptop by "sandyq-client
-reply", to the journalist onion service. The server checks that the bundle is
-signed with your access key and stores its replies all or none; each source
-reads its reply after logging in with the codename. Pushing the same bundle
-twice is harmless.
+Uploads a bundle written on the air-gapped laptop to the journalist onion
+service; the bundle's header says which kind it is:
+
+  - a reply bundle ("sandyq-client reply"): the server checks that it is
+    signed with your access key and stores its replies all or none; each
+    source reads its reply after logging in with the codename;
+  - a rewrap bundle ("sandyq-client rewrap"): the server checks that it is
+    signed with your access key, that it holds every item, of the source
+    named, and that the new recipient set is installed and not expired,
+    then swaps the items' ciphertext all at once (all or none). Their
+    cursors do not change: fetch them again with "sandyq fetch --after 0".
+
+Pushing the same bundle twice is harmless.
 
 The bundle is checked here first (signature by this access key, manifest,
-every reply's SHA-256), so a damaged USB copy is caught before it is sent.
+every item's SHA-256), so a damaged USB copy is caught before it is sent.
 
 Flags:
     --access-key FILE  your access key file (the one that signed the bundle)
 ` + netFlagsHelp + `
 Examples:
     sandyq push --server abcd...wxyz.onion --access-key access.key /media/usb/reply.bundle
+    sandyq push --server abcd...wxyz.onion --access-key access.key /media/usb/rewrap.sqb
 `
 
 func runPush(ctx context.Context, e *env, args []string) error {
@@ -60,12 +69,32 @@ func runPush(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	if fi.Size() > japi.MaxReplyBundle {
-		return fmt.Errorf("the bundle is over %d MiB: the server would refuse it", japi.MaxReplyBundle>>20)
+	hdr := make([]byte, bundle.HeaderSize)
+	k, err := io.ReadFull(f, hdr)
+	if err != nil && err != io.ErrUnexpectedEOF && err != io.EOF {
+		return fmt.Errorf("reading the bundle: %w", err)
 	}
-	n, err := checkReplyBundle(f, key.Access.Public())
+	typ, err := bundle.TypeOf(hdr[:k])
 	if err != nil {
-		return fmt.Errorf("the reply bundle does not verify: %w", err)
+		return fmt.Errorf("the bundle: %w", err)
+	}
+	limit, what := int64(japi.MaxReplyBundle), "reply"
+	switch typ {
+	case bundle.Replies:
+	case bundle.Rewraps:
+		limit, what = japi.MaxRewrapBundle, "rewrap"
+	default:
+		return fmt.Errorf("a %s bundle cannot be pushed: give a reply or rewrap bundle", typ)
+	}
+	if fi.Size() > limit {
+		return fmt.Errorf("the bundle is over %d MiB: the server would refuse it", limit>>20)
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return err
+	}
+	n, err := checkBundle(f, typ, key.Access.Public(), limit)
+	if err != nil {
+		return fmt.Errorf("the %s bundle does not verify: %w", what, err)
 	}
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
 		return err
@@ -77,6 +106,15 @@ func runPush(ctx context.Context, e *env, args []string) error {
 	defer r.Close()
 	c := &japi.Client{Base: r.Base, HTTP: r.HTTP, Key: key.Access, Rand: e.rand}
 	bar := newProgress(e, "pushing", fi.Size())
+	if typ == bundle.Rewraps {
+		res, err := c.PushRewrap(ctx, io.TeeReader(f, bar), fi.Size())
+		bar.finish()
+		if err != nil {
+			return explainAPIError(e, err)
+		}
+		infof(e, "the server replaced the ciphertext of %d of %d items (%d already had it)", res.Replaced, n, res.Already)
+		return nil
+	}
 	res, err := c.PushReplies(ctx, io.TeeReader(f, bar), fi.Size())
 	bar.finish()
 	if err != nil {
@@ -86,16 +124,17 @@ func runPush(ctx context.Context, e *env, args []string) error {
 	return nil
 }
 
-// checkReplyBundle reads a reply bundle through, as the server will.
-func checkReplyBundle(r io.Reader, signer *sign.PublicKey) (int, error) {
-	br, err := bundle.NewReader(r, bundle.Replies, bundle.TrustKeys(signer), &bundle.ReaderOptions{MaxTotalSize: japi.MaxReplyBundle})
+// checkBundle reads a reply or rewrap bundle through, as the server will,
+// and returns its number of items.
+func checkBundle(r io.Reader, typ bundle.Type, signer *sign.PublicKey, limit int64) (int, error) {
+	br, err := bundle.NewReader(r, typ, bundle.TrustKeys(signer), &bundle.ReaderOptions{MaxTotalSize: limit})
 	if err != nil {
 		return 0, err
 	}
 	for {
 		_, item, err := br.Next()
 		if err == io.EOF {
-			return len(br.Manifest().Replies), nil
+			return len(br.Manifest().Replies) + len(br.Manifest().Rewraps), nil
 		}
 		if err != nil {
 			return 0, err

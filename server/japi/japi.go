@@ -12,6 +12,8 @@
 //	                           (default: the journalist's acknowledged cursor)
 //	POST /v1/ack?up_to=U       the journalist holds everything up to U
 //	POST /v1/replies           a reply bundle signed by the same access key
+//	POST /v1/rewrap            a rewrap bundle signed by the same access key:
+//	                           new ciphertexts swapped in all or none (rewrap.go)
 //
 // Bundles are streamed: the server holds one chunk of one item in memory at a
 // time, whatever the bundle's size. Nothing is logged about a request but
@@ -181,6 +183,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		route = h.ack
 	case "/v1/replies":
 		route = h.replies
+	case "/v1/rewrap":
+		route = h.rewrap
 	default:
 		writeError(w, fail(http.StatusNotFound, "no such endpoint"))
 		return
