@@ -164,7 +164,7 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	jh, err := japi.New(japi.Config{Store: st, Registry: reg, InstanceKey: inst, Logger: logger})
+	jh, err := japi.New(japi.Config{Store: st, Registry: reg, InstanceKey: inst, Keyring: kr, Logger: logger})
 	if err != nil {
 		return err
 	}

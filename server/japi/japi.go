@@ -39,6 +39,7 @@ import (
 	"sandyq/crypto/reqsign"
 	"sandyq/crypto/sign"
 	"sandyq/server/journalists"
+	"sandyq/server/keyring"
 	"sandyq/server/store"
 )
 
@@ -66,6 +67,7 @@ type Config struct {
 	Store       *store.Store
 	Registry    *journalists.Registry
 	InstanceKey *sign.PrivateKey // signs submissions bundles
+	Keyring     *keyring.Keyring // the verified recipient sets (rewrap targets)
 	Now         func() time.Time // nil: time.Now
 	Logger      *slog.Logger     // nil: discard
 	MaxItems    int              // per bundle; 0: DefaultMaxItems
@@ -93,8 +95,8 @@ type nonceEntry struct {
 // that a request captured before a restart cannot be replayed after it,
 // when the nonces seen before are forgotten.
 func New(cfg Config) (*Handler, error) {
-	if cfg.Store == nil || cfg.Registry == nil || cfg.InstanceKey == nil {
-		return nil, errors.New("japi: store, registry and instance key are required")
+	if cfg.Store == nil || cfg.Registry == nil || cfg.InstanceKey == nil || cfg.Keyring == nil {
+		return nil, errors.New("japi: store, registry, instance key and keyring are required")
 	}
 	if cfg.InstanceKey.Kind() != sign.Instance {
 		return nil, errors.New("japi: bundles must be signed with an instance key")

@@ -20,6 +20,7 @@ import (
 	"sandyq/crypto/reqsign"
 	"sandyq/crypto/sign"
 	"sandyq/server/journalists"
+	"sandyq/server/keyring"
 	"sandyq/server/onion"
 	"sandyq/server/store"
 )
@@ -27,6 +28,7 @@ import (
 type fixture struct {
 	st       *store.Store
 	reg      *journalists.Registry
+	kr       *keyring.Keyring
 	inst     *sign.PrivateKey
 	alice    *sign.PrivateKey
 	bob      *sign.PrivateKey
@@ -67,7 +69,10 @@ func newFixture(t *testing.T, cfg func(*Config)) *fixture {
 	if _, err := f.reg.Add("bob", f.bob.Public(), onion.ClientKey{3}, 1); err != nil {
 		t.Fatal(err)
 	}
-	c := Config{Store: st, Registry: f.reg, InstanceKey: f.inst, Now: func() time.Time { return f.now }}
+	if f.kr, err = keyring.New(st, key(t, sign.Newsroom, 7).Public(), func() time.Time { return f.now }); err != nil {
+		t.Fatal(err)
+	}
+	c := Config{Store: st, Registry: f.reg, InstanceKey: f.inst, Keyring: f.kr, Now: func() time.Time { return f.now }}
 	if cfg != nil {
 		cfg(&c)
 	}

@@ -11,8 +11,6 @@ import (
 	"time"
 
 	"sandyq/client/bundle"
-	"sandyq/crypto/recipients"
-	"sandyq/crypto/sign"
 	"sandyq/server/journalists"
 	"sandyq/server/store"
 )
@@ -103,16 +101,9 @@ func (h *Handler) checkRewraps(rs []bundle.Rewrap) *apiError {
 		if sets[e.SetID] {
 			continue
 		}
-		raw, err := h.cfg.Store.RecipientSet(e.SetID)
-		if errors.Is(err, store.ErrNotFound) {
+		set, ok := h.cfg.Keyring.ByID(e.SetID)
+		if !ok {
 			return fail(http.StatusConflict, "item %d: its recipient set is not installed on this server", i+1)
-		}
-		if err != nil {
-			return h.internal(err)
-		}
-		set, err := installedSet(raw)
-		if err != nil {
-			return h.internal(err)
 		}
 		if !now.Before(set.NotAfter) {
 			return fail(http.StatusConflict, "item %d: its recipient set expired at %s", i+1, set.NotAfter.Format(time.RFC3339))
@@ -120,29 +111,6 @@ func (h *Handler) checkRewraps(rs []bundle.Rewrap) *apiError {
 		sets[e.SetID] = true
 	}
 	return nil
-}
-
-// installedSet parses a recipient set the store holds. Every set in the
-// store was verified against the pinned newsroom key by package keyring,
-// when it was installed and again at every start (a set that does not
-// verify stops the server), so here its own signer line names that key;
-// the signature is still checked against it.
-func installedSet(raw []byte) (*recipients.Signed, error) {
-	const prefix = "\nsigner: "
-	i := bytes.LastIndex(raw, []byte(prefix))
-	if i < 0 {
-		return nil, errors.New("stored recipient set has no signer line")
-	}
-	line := raw[i+len(prefix):]
-	n := bytes.IndexByte(line, '\n')
-	if n < 0 {
-		return nil, errors.New("stored recipient set has no signer line")
-	}
-	key, err := sign.ParsePublicKey(string(line[:n]), sign.Newsroom)
-	if err != nil {
-		return nil, fmt.Errorf("stored recipient set: %w", err)
-	}
-	return recipients.Parse(raw, key)
 }
 
 // stageRewrap copies one new ciphertext into the store, checking that it

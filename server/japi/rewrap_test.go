@@ -37,7 +37,7 @@ func installSet(t *testing.T, f *fixture, nb, na time.Time) ([16]byte, *age.Hybr
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := f.st.PutRecipientSet(set.ID, raw); err != nil {
+	if _, err := f.kr.Install(raw); err != nil {
 		t.Fatal(err)
 	}
 	return set.ID, id
@@ -199,7 +199,12 @@ func TestRewrapAPIRefused(t *testing.T) {
 	a0, a1, b0 := f.addItem(t, 0, 100), f.addItem(t, 0, 100), f.addItem(t, 1, 100)
 	setID, _ := installSet(t, f, f.now.Add(-time.Hour), f.now.Add(time.Hour))
 	future, _ := installSet(t, f, f.now.Add(time.Hour), f.now.Add(48*time.Hour))
-	expired, _ := installSet(t, f, f.now.Add(-48*time.Hour), f.now.Add(-time.Hour))
+	// The keyring refuses to install an expired set: install it while it
+	// was valid.
+	now := f.now
+	f.now = now.Add(-2 * time.Hour)
+	expired, _ := installSet(t, f, now.Add(-48*time.Hour), now.Add(-time.Hour))
+	f.now = now
 	one := append([]byte("age-encryption.org/v1\n"), "one"...)
 	two := append([]byte("age-encryption.org/v1\n"), "two"...)
 	good := rewrapBundle(t, f.alice, []bundle.Rewrap{rw(a0, f.srcs[0], setID, one), rw(a1, f.srcs[0], setID, two)}, [][]byte{one, two})
