@@ -2,8 +2,9 @@
 // air-gapped laptop: it makes keys (age identities, the newsroom signing key,
 // journalists' access keys), signs recipient sets, opens bundles into a vault
 // (pinning the server's instance key on first use), lists and shows what a
-// vault holds, exports items with their metadata scrubbed, and writes signed
-// reply bundles.
+// vault holds, exports items with their metadata scrubbed, writes signed
+// reply bundles, keeps one identity per epoch and destroys ended ones, and
+// rewraps items to a new recipient set.
 //
 // It links no networking code at all: deps_test.go checks that no "net"
 // package is in its dependency graph.
