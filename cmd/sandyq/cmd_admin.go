@@ -264,7 +264,7 @@ func adminStatus(ctx context.Context, e *env, d *datadir.Dir) error {
 		fmt.Fprintf(e.stdout, "recipient set:   %s in force\n", si.InForce)
 	}
 	for _, s := range si.Sets {
-		fmt.Fprintf(e.stdout, "    %s  %-8s %s .. %s\n", s.ID, s.State, s.NotBefore.Format(time.RFC3339), s.NotAfter.Format(time.RFC3339))
+		fmt.Fprintf(e.stdout, "    %s  %-8s %s .. %s  %d items\n", s.ID, s.State, s.NotBefore.Format(time.RFC3339), s.NotAfter.Format(time.RFC3339), s.Items)
 	}
 	return nil
 }

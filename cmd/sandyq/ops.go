@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
@@ -121,6 +122,7 @@ type setInfo struct {
 	NotBefore  time.Time `json:"not_before"`
 	NotAfter   time.Time `json:"not_after"`
 	Recipients []string  `json:"recipients"`
+	Items      int       `json:"items"` // items on the server encrypted to it (status only)
 }
 
 func (o *ops) setInfo(s *keyring.Set, cur *keyring.Set) setInfo {
@@ -240,6 +242,17 @@ func (o *ops) status(ctx context.Context, _ struct{}) (*statusInfo, error) {
 	si.Onions = o.onionList()
 	if l, err := o.recipientsShow(ctx, struct{}{}); err == nil {
 		si.InForce, si.Sets = l.InForce, l.Sets
+		// Items per set: when an old epoch has none left here (fetched and
+		// deleted, or rewrapped), nothing on the server needs its identity.
+		if items, err := o.st.ListItems(0, 0); err == nil {
+			count := map[string]int{}
+			for _, it := range items {
+				count[hex.EncodeToString(it.SetID[:])]++
+			}
+			for i := range si.Sets {
+				si.Sets[i].Items = count[si.Sets[i].ID]
+			}
+		}
 	}
 	si.Retention, _ = retentionDays(o.st)
 	return si, nil

@@ -2,6 +2,7 @@ package main
 
 import (
 	"crypto/rand"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -139,6 +140,9 @@ func TestRestoreDrill(t *testing.T) {
 	}
 	st.Close()
 	t.Logf("restored %d items (submitted before and during the hot backup)", len(items))
+	if want := fmt.Sprintf("  %d items", len(items)); !strings.Contains(newStatus, set.IDString()) || !strings.Contains(newStatus, want) {
+		t.Errorf("status does not count the set's %d items:\n%s", len(items), newStatus)
+	}
 
 	// The same backup after its set retired: the restore flags the items.
 	time.Sleep(time.Until(retires) + time.Second)
