@@ -49,13 +49,7 @@ func TestOnionRotationOverTor(t *testing.T) {
 	if srv2.url != rotated {
 		t.Fatalf("after restart serve prints %s, want the rotated %s", srv2.url, rotated)
 	}
-	// stderr is copied by another goroutine than stdout: give it a moment.
-	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(string(srv2.stderr.Bytes()), "also serving the old source address"); {
-		if time.Now().After(deadline) {
-			t.Fatalf("restart does not mention the old address:\n%s", srv2.stderr.Bytes())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	srv2.waitStderr(t, "also serving the old source address")
 	c, err := n.StartClient(t.Context())
 	if err != nil {
 		t.Fatal(err)

@@ -453,6 +453,18 @@ func startServing(t *testing.T, bin, dir, tmp string, args ...string) *serveProc
 	return p
 }
 
+// waitStderr waits up to 10 s for text in the process's stderr, which is
+// copied by another goroutine than its stdout.
+func (p *serveProc) waitStderr(t *testing.T, text string) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); !bytes.Contains(p.stderr.Bytes(), []byte(text)); {
+		if time.Now().After(deadline) {
+			t.Fatalf("stderr lacks %q:\n%s", text, p.stderr.Bytes())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
 // stop sends SIGTERM, waits up to 20 s, then kills; it then checks that no
 // process (such as its tor) is left running on the data directory.
 func (p *serveProc) stop(t *testing.T) {

@@ -32,9 +32,7 @@ func TestQuickstartOverTor(t *testing.T) {
 	os.WriteFile(torrc, []byte(strings.Join(n.TorrcLines(), "\n")+"\n"), 0o600)
 
 	srv := startServing(t, bin, dir, tmp, "quickstart", "-d", dir, "--torrc", torrc)
-	if !strings.Contains(string(srv.stderr.Bytes()), "DEMO") {
-		t.Fatalf("quickstart does not say its keys are demo keys:\n%s", srv.stderr.Bytes())
-	}
+	srv.waitStderr(t, "DEMO")
 	warmUp(t, n.Get, srv.url)
 	step("quickstart serving at " + srv.url)
 
