@@ -286,29 +286,5 @@ func readReply(e *env, path string, n int, limit int64) ([]byte, error) {
 // writeReplyBundle writes the reply bundle to path: created with O_EXCL
 // and mode 0600, synced, and removed on any error.
 func writeReplyBundle(path string, rs []*reply.Reply, key *sign.PrivateKey) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		if errors.Is(err, os.ErrExist) {
-			return errors.New("the -o file already exists; refusing to overwrite it")
-		}
-		return fileErr("creating", "-o", err)
-	}
-	err = f.Chmod(0o600)
-	if err == nil {
-		err = reply.WriteBundle(f, rs, key)
-	}
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		os.Remove(path)
-		if errors.Is(err, reply.ErrTooLarge) {
-			return err
-		}
-		return fileErr("writing", "-o", err)
-	}
-	return nil
+	return writeBundleFile(path, func(w io.Writer) error { return reply.WriteBundle(w, rs, key) }, reply.ErrTooLarge)
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"time"
@@ -267,29 +268,8 @@ func setIDArg(s string) (string, error) {
 // writeRewrapBundle writes the bundle to path: created with O_EXCL and
 // mode 0600, synced, and removed on any error.
 func writeRewrapBundle(path string, b *rewrap.Builder, key *sign.PrivateKey) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		if errors.Is(err, os.ErrExist) {
-			return errors.New("the -o file already exists; refusing to overwrite it")
-		}
-		return fileErr("creating", "-o", err)
-	}
-	err = f.Chmod(0o600)
-	if err == nil {
-		_, err = b.WriteBundle(f, key)
-	}
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		os.Remove(path)
-		if errors.Is(err, rewrap.ErrTooLarge) {
-			return err
-		}
-		return fileErr("writing", "-o", err)
-	}
-	return nil
+	return writeBundleFile(path, func(w io.Writer) error {
+		_, err := b.WriteBundle(w, key)
+		return err
+	}, rewrap.ErrTooLarge)
 }

@@ -74,3 +74,38 @@ func fileErr(op, flagName string, err error) error {
 	}
 	return fmt.Errorf("%s the %s file: %w", op, flagName, err)
 }
+
+// writeBundleFile creates the -o bundle file (O_EXCL, 0600: never
+// replacing anything), writes it with write, syncs it, and removes it on
+// any failure, so that no partial bundle is left. Errors of write that
+// wrap one of keep are returned as they are (they say what was wrong with
+// the content); others are reported as a failure to write the file.
+func writeBundleFile(path string, write func(io.Writer) error, keep ...error) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		if errors.Is(err, os.ErrExist) {
+			return errors.New("the -o file already exists; refusing to overwrite it")
+		}
+		return fileErr("creating", "-o", err)
+	}
+	err = f.Chmod(0o600)
+	if err == nil {
+		err = write(f)
+	}
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(path)
+		for _, k := range keep {
+			if errors.Is(err, k) {
+				return err
+			}
+		}
+		return fileErr("writing", "-o", err)
+	}
+	return nil
+}
