@@ -162,16 +162,25 @@ type PushResult struct {
 
 // PushReplies uploads a reply bundle of size bytes.
 func (c *Client) PushReplies(ctx context.Context, r io.Reader, size int64) (*PushResult, error) {
-	resp, err := c.do(ctx, http.MethodPost, "/v1/replies", r, size)
-	if err != nil {
+	var res PushResult
+	if err := c.push(ctx, "/v1/replies", r, size, &res); err != nil {
 		return nil, err
 	}
+	return &res, nil
+}
+
+// push posts a bundle and decodes the server's JSON answer into res,
+// strictly and within a small bound.
+func (c *Client) push(ctx context.Context, target string, r io.Reader, size int64, res any) error {
+	resp, err := c.do(ctx, http.MethodPost, target, r, size)
+	if err != nil {
+		return err
+	}
 	defer resp.Body.Close()
-	var res PushResult
 	dec := json.NewDecoder(io.LimitReader(resp.Body, maxErrorBody))
 	dec.DisallowUnknownFields()
-	if err := dec.Decode(&res); err != nil {
-		return nil, fmt.Errorf("reading the server's answer: %w", err)
+	if err := dec.Decode(res); err != nil {
+		return fmt.Errorf("reading the server's answer: %w", err)
 	}
-	return &res, nil
+	return nil
 }

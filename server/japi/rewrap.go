@@ -3,9 +3,7 @@ package japi
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"net/http"
 	"time"
@@ -172,16 +170,9 @@ type RewrapResult struct {
 
 // PushRewrap uploads a rewrap bundle of size bytes.
 func (c *Client) PushRewrap(ctx context.Context, r io.Reader, size int64) (*RewrapResult, error) {
-	resp, err := c.do(ctx, http.MethodPost, "/v1/rewrap", r, size)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
 	var res RewrapResult
-	dec := json.NewDecoder(io.LimitReader(resp.Body, maxErrorBody))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&res); err != nil {
-		return nil, fmt.Errorf("reading the server's answer: %w", err)
+	if err := c.push(ctx, "/v1/rewrap", r, size, &res); err != nil {
+		return nil, err
 	}
 	return &res, nil
 }
