@@ -59,7 +59,7 @@ Everything happens in a temporary directory, removed at the end; every
 child process is killed (SIGKILL to its process group) on exit, Ctrl-C
 included.
 
-The full run takes about 11 minutes on 2 cores (plus installs on a fresh
+The full run takes about 13 minutes on 2 cores (plus installs on a fresh
 machine) and writes its results into the generated section of
 docs/performance.md (between the sandyq-bench markers; the rest of the file
 is kept). -quick uses small sizes and one run (about a minute, plus

@@ -231,18 +231,18 @@ func (r *results) docSection(results, ratios, scrub, notes string, ran func(stri
 	var b strings.Builder
 	w := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
 	w("%s\n\n", beginMarker)
-	runs := fmt.Sprintf("%d runs", r.runs)
+	runs := fmt.Sprintf("%d runs of each measurement", r.runs)
 	if r.runs == 1 {
-		runs = "one run"
+		runs = "one run of each measurement"
 	}
 	if r.sz.torRuns != r.runs && ran("tor") {
-		runs += fmt.Sprintf(" (%d over Tor)", r.sz.torRuns)
+		runs += fmt.Sprintf(", %d over Tor", r.sz.torRuns)
 	}
 	cmd := "go run ./cmd/sandyq-bench"
 	if r.mode == "quick" {
 		cmd += " -quick -doc docs/performance.md"
 	}
-	w("Measured %s in the %s mode (%s of each measurement, every peer in the same run), in\n", r.date.UTC().Format("2006-01-02"), r.mode, runs)
+	w("Measured %s in the %s mode (%s; every peer in the same run), in\n", r.date.UTC().Format("2006-01-02"), r.mode, runs)
 	w("%s of wall time, with:\n\n```\n%s\n```\n\n", wallTime(r.elapsed), cmd)
 	w("### Machine\n\n")
 	for _, m := range r.machine {
@@ -323,8 +323,13 @@ func methodText(sz sizes) string {
 		"  of the network (`--config` with `connection_type: control_port`, and `--public`, as sandyq's",
 		"  source onion has no client authorization); the ceiling is a Go HTTP server that reads and",
 		"  discards the body, behind `HiddenServiceDir` of a tor of the network. The same multipart",
-		"  upload goes to each through the network's client, after a first request has built the",
-		"  rendezvous circuit. All tor processes share the two cores with everything else.",
+		"  upload goes to each through a client of the network, after a first request has built the",
+		"  rendezvous circuit; the order of the three turns from run to run. Every tor of the",
+		"  comparison runs without entry guards or vanguards (`UseEntryGuards 0`,",
+		"  `VanguardsLiteEnabled 0`, and `MaxCircuitDirtiness 30` on the client), so that each run",
+		"  takes new random paths: with guards, each onion keeps the relays its tor picked at start,",
+		"  and one that picked a busy relay is slow in every run. All tor processes share the two",
+		"  cores with everything else.",
 		"- **Offline open**: a real server receives the file through the form, `sandyq fetch` makes",
 		"  the bundle, then `sandyq-client open` (signature, manifest, SHA-256, envelope, age, files",
 		"  written and fsynced into the vault) is timed against `age -d` of the item's bytes",
@@ -443,9 +448,9 @@ func targetNotes() map[string]targetNote {
 				if osh.N == 0 || st.N == 0 {
 					return ""
 				}
-				return fmt.Sprintf("The ceiling itself was %s MB/s; OnionShare reached %s of it. Each onion's circuit "+
-					"takes its own path through the network's six relays, all on the same two cores, so one upload "+
-					"differs from the next; the order of the three changes from run to run.",
+				return fmt.Sprintf("The ceiling itself was %s MB/s; OnionShare reached %s of it. Every upload "+
+					"takes new random paths through the network's six relays, all on the same two cores as "+
+					"everything else, so one upload differs from the next.",
 					formatSummary(st), formatSummary(osh))
 			},
 			why: "over Tor the client, the relays and the three onion services' tors run on the same two " +

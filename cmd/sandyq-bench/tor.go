@@ -49,9 +49,17 @@ func (b *bench) overTor(ctx context.Context) error {
 		n.Close()
 	}()
 	torrc := filepath.Join(b.work, "testnet.torrc")
-	if err := os.WriteFile(torrc, []byte(strings.Join(n.TorrcLines(), "\n")+"\n"), 0o600); err != nil {
+	lines := append(n.TorrcLines(), freshPaths...)
+	if err := os.WriteFile(torrc, []byte(strings.Join(lines, "\n")+"\n"), 0o600); err != nil {
 		return err
 	}
+	// The uploads go through a client of their own, whose circuits are
+	// new at every run (see freshPaths).
+	client, err := n.StartClient(ctx, append(freshPaths, "MaxCircuitDirtiness 30")...)
+	if err != nil {
+		return fmt.Errorf("starting the uploading tor client: %w", err)
+	}
+	defer client.Close()
 
 	type target struct {
 		sys    string
@@ -73,9 +81,9 @@ func (b *bench) overTor(ctx context.Context) error {
 	} else {
 		defer srv.stop()
 		var br *browser
-		err := waitOnion(ctx, n, srv.url+"/en/")
+		err := waitOnion(ctx, client, srv.url+"/en/")
 		if err == nil {
-			br = newBrowser(srv.url, torTransport(n), 30*time.Minute)
+			br = newBrowser(srv.url, torTransport(client), 30*time.Minute)
 			_, err = br.newCodename(ctx)
 		}
 		if err != nil {
@@ -92,13 +100,13 @@ func (b *bench) overTor(ctx context.Context) error {
 		b.res.notMeasured(keyTor+"/"+sysOnionShare, why)
 	} else {
 		b.logf("publishing OnionShare's onion service")
-		url, stop, err := b.onionShareOverTor(ctx, n)
+		url, stop, err := b.onionShareOverTor(ctx, n, client)
 		if err != nil {
 			b.res.notMeasured(keyTor+"/"+sysOnionShare, err.Error())
 			b.logf("OnionShare over Tor: %v", err)
 		} else {
 			defer stop()
-			hc := noRedirects(torTransport(n), 30*time.Minute)
+			hc := noRedirects(torTransport(client), 30*time.Minute)
 			targets = append(targets, target{sysOnionShare, url, "/", func(ctx context.Context, run int) error {
 				return onionShareUpload(ctx, hc, url, part{Name: "file[]", Filename: "upload.bin", Size: b.sz.tor, Seed: uint64(run)})
 			}})
@@ -107,12 +115,12 @@ func (b *bench) overTor(ctx context.Context) error {
 
 	// The ceiling: a plain HTTP server behind a tor's HiddenServiceDir.
 	b.logf("publishing the static server's onion service")
-	url, stop, err := b.staticOverTor(ctx, n)
+	url, stop, err := b.staticOverTor(ctx, n, client)
 	if err != nil {
 		b.res.notMeasured(keyTor+"/"+sysStatic, err.Error())
 	} else {
 		defer stop()
-		hc := noRedirects(torTransport(n), 30*time.Minute)
+		hc := noRedirects(torTransport(client), 30*time.Minute)
 		targets = append(targets, target{sysStatic, url, "/", func(ctx context.Context, run int) error {
 			body, size := formBody(part{Name: "file", Filename: "upload.bin", Size: b.sz.tor, Seed: uint64(run)})
 			req, _ := http.NewRequestWithContext(ctx, http.MethodPost, url+"/upload", body())
@@ -142,7 +150,7 @@ func (b *bench) overTor(ctx context.Context) error {
 			}
 			// A first request builds the rendezvous circuit, outside the
 			// timing, for every target alike.
-			if err := waitOnion(ctx, n, t.url+t.page); err != nil {
+			if err := waitOnion(ctx, client, t.url+t.page); err != nil {
 				b.res.notMeasured(keyTor+"/"+t.sys, err.Error())
 				continue
 			}
@@ -165,18 +173,31 @@ func (b *bench) overTor(ctx context.Context) error {
 	return nil
 }
 
-// torTransport sends requests through the network's client, a fresh
-// stream each (tortest's transport: keep-alives off, retries while a
-// descriptor is not there yet).
-func torTransport(n *tortest.Network) http.RoundTripper {
-	return n.HTTPClient(0).Transport
+// freshPaths are torrc lines for every tor of the comparison: no entry
+// guards and no vanguards, so that each circuit takes a new random path
+// through the network's six relays. With the defaults, each tor keeps the
+// guards it picked at start for the whole session, and an onion whose
+// tor happened to pick a busy relay (a directory authority voting every
+// ten seconds, say) stays slow in every run: a bias of its own, not of
+// its server. The uploading client's MaxCircuitDirtiness of 30 s makes
+// every run, a minute or more after the last one to the same onion,
+// build a new rendezvous circuit. (Tor warns that an onion service
+// without entry guards is easy to locate: fine on a private test
+// network, never in production.)
+var freshPaths = []string{"UseEntryGuards 0", "VanguardsLiteEnabled 0"}
+
+// torTransport sends requests through a tor client, a fresh stream each
+// (tortest's transport: keep-alives off, retries while a descriptor is
+// not there yet).
+func torTransport(c *tortest.Client) http.RoundTripper {
+	return c.HTTPClient(0).Transport
 }
 
 // waitOnion waits until a page of an onion service answers.
-func waitOnion(ctx context.Context, n *tortest.Network, url string) error {
+func waitOnion(ctx context.Context, c *tortest.Client, url string) error {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
-	status, _, err := n.Get(ctx, url)
+	status, _, err := c.Get(ctx, url)
 	if err != nil {
 		return fmt.Errorf("reaching %s over Tor: %w", url, err)
 	}
@@ -190,12 +211,12 @@ func waitOnion(ctx context.Context, n *tortest.Network, url string) error {
 // onionshare-cli in receive mode using it (connection_type control_port in
 // a settings file given with --config: OnionShare publishes its ephemeral
 // onion service with ADD_ONION on that tor).
-func (b *bench) onionShareOverTor(ctx context.Context, n *tortest.Network) (string, func(), error) {
+func (b *bench) onionShareOverTor(ctx context.Context, n *tortest.Network, client *tortest.Client) (string, func(), error) {
 	port, err := freePort()
 	if err != nil {
 		return "", nil, err
 	}
-	c, err := n.StartClient(ctx, "ControlPort 127.0.0.1:"+strconv.Itoa(port))
+	c, err := n.StartClient(ctx, append([]string{"ControlPort 127.0.0.1:" + strconv.Itoa(port)}, freshPaths...)...)
 	if err != nil {
 		return "", nil, fmt.Errorf("starting the tor for OnionShare: %w", err)
 	}
@@ -215,7 +236,7 @@ func (b *bench) onionShareOverTor(ctx context.Context, n *tortest.Network) (stri
 		c.Close()
 		os.RemoveAll(data)
 	}
-	if err := waitOnion(ctx, n, url+"/"); err != nil {
+	if err := waitOnion(ctx, client, url+"/"); err != nil {
 		stop()
 		return "", nil, err
 	}
@@ -225,7 +246,7 @@ func (b *bench) onionShareOverTor(ctx context.Context, n *tortest.Network) (stri
 // staticOverTor serves a static page (GET) and a sink (POST: the body is
 // read and thrown away, then a 303 as a form would get) on loopback, and
 // publishes it with HiddenServiceDir on a tor of the network.
-func (b *bench) staticOverTor(ctx context.Context, n *tortest.Network) (string, func(), error) {
+func (b *bench) staticOverTor(ctx context.Context, n *tortest.Network, client *tortest.Client) (string, func(), error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return "", nil, err
@@ -244,7 +265,7 @@ func (b *bench) staticOverTor(ctx context.Context, n *tortest.Network) (string, 
 	}
 	go srv.Serve(ln)
 	hs := filepath.Join(b.work, "static-hs")
-	c, err := n.StartClient(ctx, "HiddenServiceDir "+hs, "HiddenServicePort 80 "+ln.Addr().String())
+	c, err := n.StartClient(ctx, append([]string{"HiddenServiceDir " + hs, "HiddenServicePort 80 " + ln.Addr().String()}, freshPaths...)...)
 	if err != nil {
 		srv.Close()
 		return "", nil, fmt.Errorf("starting the tor of the static server: %w", err)
@@ -259,7 +280,7 @@ func (b *bench) staticOverTor(ctx context.Context, n *tortest.Network) (string, 
 		return "", nil, err
 	}
 	url := "http://" + strings.TrimSpace(string(host))
-	if err := waitOnion(ctx, n, url+"/"); err != nil {
+	if err := waitOnion(ctx, client, url+"/"); err != nil {
 		stop()
 		return "", nil, err
 	}
