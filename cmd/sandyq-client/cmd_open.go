@@ -145,20 +145,9 @@ func runOpen(ctx context.Context, e *env, args []string) error {
 	if key != nil && pinned != nil && !key.Equal(pinned) {
 		return pinMismatch(pinned, key, "the --instance-key given")
 	}
-	var ids []age.Identity
-	for _, p := range idPaths {
-		got, err := readIdentities(e, p)
-		if err != nil {
-			return err
-		}
-		ids = append(ids, got...)
-	}
-	if *keys != "" {
-		got, err := readKeyDir(e, *keys)
-		if err != nil {
-			return err
-		}
-		ids = append(ids, got...)
+	ids, err := gatherIdentities(e, idPaths, *keys)
+	if err != nil {
+		return err
 	}
 
 	f, err := os.Open(pos[0])

@@ -12,10 +12,8 @@ import (
 
 	"filippo.io/age"
 
-	"sandyq/client/accesskey"
 	"sandyq/client/reply"
 	"sandyq/client/vault"
-	"sandyq/crypto/recipients"
 	"sandyq/crypto/sign"
 )
 
@@ -137,14 +135,9 @@ func runReply(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	akData, err := readSmall(*akPath, "--access-key")
+	ak, err := readAccessKeyFile(*akPath)
 	if err != nil {
 		return err
-	}
-	ak, err := accesskey.Parse(string(akData))
-	clear(akData)
-	if err != nil {
-		return fmt.Errorf("the --access-key file: %w", err)
 	}
 
 	limit, err := reply.MaxText(rs)
@@ -213,18 +206,9 @@ func newsroomRecipients(e *env, idPath, setPath, newsroomKey string) ([]reply.Na
 	if setPath == "" {
 		return named, nil
 	}
-	pub, err := readPublicKey(newsroomKey, sign.Newsroom, "--newsroom-key")
+	set, err := readSignedSet(setPath, newsroomKey)
 	if err != nil {
 		return nil, err
-	}
-	f, err := os.Open(setPath)
-	if err != nil {
-		return nil, fileErr("opening", "--recipients", err)
-	}
-	defer f.Close()
-	set, err := recipients.ReadSigned(f, pub)
-	if err != nil {
-		return nil, fmt.Errorf("the --recipients set: %w", err)
 	}
 	if err := set.CheckTime(e.now()); err != nil {
 		warnf(e, "the --recipients set %s: %v; encrypting to it all the same", set.IDString(), err)

@@ -10,9 +10,6 @@ import (
 	"path/filepath"
 	"time"
 
-	"filippo.io/age"
-
-	"sandyq/client/accesskey"
 	"sandyq/client/rewrap"
 	"sandyq/client/vault"
 	"sandyq/crypto/recipients"
@@ -140,20 +137,9 @@ func runRewrap(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	var ids []age.Identity
-	for _, p := range idPaths {
-		got, err := readIdentities(e, p)
-		if err != nil {
-			return err
-		}
-		ids = append(ids, got...)
-	}
-	if *keys != "" {
-		got, err := readKeyDir(e, *keys)
-		if err != nil {
-			return err
-		}
-		ids = append(ids, got...)
+	ids, err := gatherIdentities(e, idPaths, *keys)
+	if err != nil {
+		return err
 	}
 	if *ofSet != "" {
 		full, err := setIDArg(*ofSet)
@@ -219,18 +205,9 @@ func runRewrap(ctx context.Context, e *env, args []string) error {
 // readSet reads a signed recipient set and checks it against the
 // newsroom key. An expired set is refused (the server would refuse it).
 func readSet(e *env, path, newsroomKey string) (*recipients.Signed, error) {
-	pub, err := readPublicKey(newsroomKey, sign.Newsroom, "--newsroom-key")
+	set, err := readSignedSet(path, newsroomKey)
 	if err != nil {
 		return nil, err
-	}
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, fileErr("opening", "--recipients", err)
-	}
-	defer f.Close()
-	set, err := recipients.ReadSigned(f, pub)
-	if err != nil {
-		return nil, fmt.Errorf("the --recipients set: %w", err)
 	}
 	switch err := set.CheckTime(e.now()); {
 	case errors.Is(err, recipients.ErrExpired):
@@ -239,20 +216,6 @@ func readSet(e *env, path, newsroomKey string) (*recipients.Signed, error) {
 		infof(e, "the --recipients set %s is valid from %s: the server accepts it once installed", set.IDString(), set.NotBefore.Format(time.RFC3339))
 	}
 	return set, nil
-}
-
-// readAccessKeyFile reads the journalist's access key file.
-func readAccessKeyFile(path string) (*accesskey.Key, error) {
-	data, err := readSmall(path, "--access-key")
-	if err != nil {
-		return nil, err
-	}
-	defer clear(data)
-	ak, err := accesskey.Parse(string(data))
-	if err != nil {
-		return nil, fmt.Errorf("the --access-key file: %w", err)
-	}
-	return ak, nil
 }
 
 // setIDArg checks a full set ID (32 hex digits) and returns it in lower

@@ -7,6 +7,12 @@ import (
 	"io/fs"
 	"os"
 	"syscall"
+
+	"filippo.io/age"
+
+	"sandyq/client/accesskey"
+	"sandyq/crypto/recipients"
+	"sandyq/crypto/sign"
 )
 
 // maxKeyFile bounds what is read from a key file or a recipients file.
@@ -108,4 +114,59 @@ func writeBundleFile(path string, write func(io.Writer) error, keep ...error) er
 		return fileErr("writing", "-o", err)
 	}
 	return nil
+}
+
+// readAccessKeyFile reads the journalist's access key file.
+func readAccessKeyFile(path string) (*accesskey.Key, error) {
+	data, err := readSmall(path, "--access-key")
+	if err != nil {
+		return nil, err
+	}
+	defer clear(data)
+	ak, err := accesskey.Parse(string(data))
+	if err != nil {
+		return nil, fmt.Errorf("the --access-key file: %w", err)
+	}
+	return ak, nil
+}
+
+// readSignedSet reads the signed recipient set of --recipients and
+// verifies it against the newsroom key of --newsroom-key (its text or a
+// file). What its validity window means is the caller's decision.
+func readSignedSet(path, newsroomKey string) (*recipients.Signed, error) {
+	pub, err := readPublicKey(newsroomKey, sign.Newsroom, "--newsroom-key")
+	if err != nil {
+		return nil, err
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fileErr("opening", "--recipients", err)
+	}
+	defer f.Close()
+	set, err := recipients.ReadSigned(f, pub)
+	if err != nil {
+		return nil, fmt.Errorf("the --recipients set: %w", err)
+	}
+	return set, nil
+}
+
+// gatherIdentities reads every -i identity file and, with --keys, every
+// identity of the epoch key directory.
+func gatherIdentities(e *env, idPaths []string, keyDir string) ([]age.Identity, error) {
+	var ids []age.Identity
+	for _, p := range idPaths {
+		got, err := readIdentities(e, p)
+		if err != nil {
+			return nil, err
+		}
+		ids = append(ids, got...)
+	}
+	if keyDir != "" {
+		got, err := readKeyDir(e, keyDir)
+		if err != nil {
+			return nil, err
+		}
+		ids = append(ids, got...)
+	}
+	return ids, nil
 }
